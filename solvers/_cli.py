@@ -311,9 +311,10 @@ def _run(spec, out, n_samples, seed, chunk_size, workers, scheduler, resume, pro
     n_samples, seed, chunk_size, preset_name, params = _resolve(spec, n_samples, seed, chunk_size, preset, params)
     out = _io.check_output_path(out)
     config = _io.run_config(spec.name, params, n_samples, seed, chunk_size, preset_name)
-    if _io.check_existing_output(out, config):
-        return RunResult(out, n_samples, 0, time.perf_counter() - t0, already_complete=True)
     store = _io.PartStore(out, config)
+    if _io.check_existing_output(out, config):
+        store.remove_leftover()
+        return RunResult(out, n_samples, 0, time.perf_counter() - t0, already_complete=True)
     done = store.open(resume=resume)
     ranges = _io.chunk_ranges(n_samples, chunk_size)
     todo = [c for c in range(len(ranges)) if c not in done]
@@ -401,15 +402,19 @@ def generate_dataset(
         Number of samples (>= 1); may come from ``preset``.
     seed : int, optional
         Run seed (default 0); sample ``i`` uses ``SeedSequence(seed, spawn_key=(i,))``.
+        ``None`` takes the preset's seed, if it sets one.
     chunk_size : int, optional
         Samples per part file (default 16). Part of the configuration: a resumed
-        run must use the same value.
+        run must use the same value. ``None`` takes the preset's, if any.
     workers : int, optional
         Start a ``dask.distributed.LocalCluster`` with this many single-threaded
         worker processes (``None`` or 1: compute in this process).
     scheduler : str or dask.distributed.Client, optional
         Address of an existing dask scheduler (or a client) to compute on; the
-        way to use more than one machine. Parts are written by this process.
+        way to use more than one machine (start ``dask scheduler`` on one host
+        and ``dask worker ADDRESS`` on each, with this repository importable).
+        Takes precedence over ``workers``. Results travel back to this process,
+        which writes the parts, so no shared file system is needed.
     resume : bool, optional
         Keep parts of an interrupted run with the same configuration (default);
         False discards them.

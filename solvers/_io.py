@@ -427,6 +427,16 @@ class PartStore:
         """Part files of every chunk, in sample order."""
         return [self.part_path(c) for c in range(self.n_chunks)]
 
+    def remove_leftover(self):
+        """Delete a parts folder of this configuration left behind by a run
+        killed between renaming the finished file and cleaning up."""
+        try:
+            record = json.loads((self.path / MANIFEST).read_text())
+        except (OSError, ValueError):
+            return
+        if isinstance(record, dict) and record.get("config_hash") == self.hash:
+            self.remove()
+
     def remove(self):
         """Delete the parts folder (only files this machinery writes)."""
         for p in list(self.path.glob("part-*.nc")) + list(self.path.glob("*.tmp")):

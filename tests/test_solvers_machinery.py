@@ -277,6 +277,11 @@ def test_existing_output_with_other_parameters_is_refused(tmp_path):
     spy, calls = _interrupting(burgers.SOLVER, -1, None)
     assert generate_dataset(spy, out, 4, progress=False, **TINY) == out
     assert calls["n"] == 0 and out.stat().st_mtime_ns == mtime
+    # Killed after the rename but before the clean-up: the leftover parts go.
+    leftover = _io.PartStore(out, _io.run_config("burgers", burgers.SOLVER.resolve(TINY), 4, 0, 16))
+    leftover.open()
+    generate_dataset(burgers.SOLVER, out, 4, progress=False, **TINY)
+    assert not leftover.path.exists() and out.stat().st_mtime_ns == mtime
     # A file that is not ours is never overwritten either.
     foreign = tmp_path / "foreign.nc"
     foreign.write_bytes(b"not netcdf")
