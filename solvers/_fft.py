@@ -34,6 +34,8 @@ Two levels of interface:
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import os
 import threading
 
@@ -65,12 +67,11 @@ _PLANNER_FLAGS = {
 }
 
 
+@functools.lru_cache(maxsize=None)
 def _have_torch():
-    try:
-        import torch  # noqa: F401
-    except ImportError:  # pragma: no cover
-        return False
-    return True
+    # find_spec does not import torch (several seconds); the backend imports it
+    # only when it is used.
+    return importlib.util.find_spec("torch") is not None
 
 
 def available_backends():

@@ -473,14 +473,14 @@ class _Workspace:
     """Buffers and planned FFTs for one sub-batch size (one per thread)."""
 
     def __init__(self, op, batch):
-        n, nc = op.n, op.ncols
+        n, nc, nr = op.n, op.ncols, op.nrows
         kw = dict(dtype=op.real_dtype, backend=op.backend, threads=1, planner=op.planner)
         self.batch = batch
         self.inv = _fft.InverseRFFT2(4 * batch, n, nc, **kw)
         self.fwd = _fft.ForwardRFFT2(batch, n, nc, **kw)
         self.X4 = self.inv.input.reshape(4, batch, n, nc)
         self.Y4 = self.inv.output.reshape(4, batch, n, n)
-        shape = (batch, n, nc)
+        shape = (batch, nr, nc)
         cd = op.complex_dtype
         self.tmp = np.empty(shape, cd)
         self.e2v = np.empty(shape, cd)
@@ -488,15 +488,23 @@ class _Workspace:
         self.acc = np.empty(shape, cd)
         self.qfv = np.empty(shape, cd)
         self.mult4 = op._mult4
+        self.split = op._split
+        self.tail = n - (nr - op._split)  # FFT row of the first trailing state row
+        self.compact = nr < n
+        self.F = np.empty(shape, cd) if self.compact else None
 
     def advection(self, s):
-        """Unnormalised FFT of ``u . grad(omega)`` for coefficients ``s`` (b, n, nc).
+        """Unnormalised FFT of ``u . grad(omega)`` for the state ``s`` (b, nrows, ncols).
 
-        Returns the forward plan's output buffer (overwritten by the next call).
+        Returns a buffer in the state layout, overwritten by the next call.
         """
-        b = s.shape[0]
-        X4 = self.X4[:, :b]
-        np.multiply(s[None], self.mult4, out=X4)
+        X4, m4, k = self.X4, self.mult4, self.split
+        # Spectra of (u, v, w_x, w_y) written straight into the inverse FFT's
+        # input; its rows between the two blocks stay zero (never written, and
+        # preserved by the transform).
+        np.multiply(s[None, :, :k], m4[:, :, :k], out=X4[:, :, :k])
+        if self.compact:
+            np.multiply(s[None, :, k:], m4[:, :, k:], out=X4[:, :, self.tail :])
         self.inv.execute()
         Y = self.Y4
         P = self.fwd.input
@@ -504,7 +512,12 @@ class _Workspace:
         np.multiply(Y[0], Y[2], out=P)
         np.multiply(Y[1], Y[3], out=Y[1])
         np.add(P, Y[1], out=P)
-        return self.fwd.execute()
+        F = self.fwd.execute()
+        if not self.compact:
+            return F
+        np.copyto(self.F[:, :k], F[:, :k])
+        np.copyto(self.F[:, k:], F[:, self.tail :])
+        return self.F
 
 
 class NavierStokes2D:
@@ -605,8 +618,21 @@ class NavierStokes2D:
 
         self.fno_layout = stepper == "fno-cn-euler"
         self.K = dealias_cutoff(n)
-        self.ncols = n // 2 + 1 if self.fno_layout else self.K + 1
+        if self.fno_layout:
+            # FNO's update works on the whole half spectrum.
+            self.ncols = n // 2 + 1
+            self._rows = np.arange(n)
+        else:
+            # Only the 2/3 square is ever non-zero: keep its rows
+            # kx = 0..K, -K..-1 (FFT order) and columns ky = 0..K.
+            self.ncols = self.K + 1
+            self._rows = np.r_[0 : self.K + 1, n - self.K : n]
+        self.nrows = len(self._rows)
+        # Leading rows of the state sit at the top of the FFT layout, the
+        # others at its bottom (rows n - (nrows - split) .. n - 1).
+        self._split = self.K + 1 if not self.fno_layout else n
         kxi, kyi = _int_wavenumbers(n, self.ncols)
+        kxi = kxi[self._rows]
         if self.fno_layout:
             # FNO's wavenumber arrays put the Nyquist index at -n/2 on both axes
             # and use the mask |k| <= (2/3)(n/2) on the nonlinear term only.
@@ -614,11 +640,8 @@ class NavierStokes2D:
             kyi = np.where(kyi == n // 2, -n // 2, kyi)
             kcut = 2.0 / 3.0 * (n // 2)
             self._nl_mask = ((np.abs(kxi) <= kcut) & (np.abs(kyi) <= kcut)).astype(float)
-            self._state_mask = np.ones((n, self.ncols))
         else:
-            keep = (np.abs(kxi) <= self.K) & (kyi <= self.K)
-            self._nl_mask = keep.astype(float)
-            self._state_mask = self._nl_mask
+            self._nl_mask = np.ones((self.nrows, self.ncols))
         kx = (2 * np.pi / self.length) * kxi
         ky = (2 * np.pi / self.length) * kyi
         lam = kx**2 + ky**2
@@ -627,13 +650,10 @@ class NavierStokes2D:
         self._inv_lam = np.where(lam > 0, 1.0 / lam_safe, 0.0)
         # Multipliers from coefficients to (u, v, w_x, w_y); the inverse FFT is
         # unnormalised, which is exactly what coefficients need.
-        full = np.zeros((n, self.ncols))
+        full = np.zeros((self.nrows, self.ncols))
         kx, ky = kx + full, ky + full
         m4 = np.stack([1j * ky * self._inv_lam, -1j * kx * self._inv_lam, 1j * kx, 1j * ky])
-        m4 = m4 * self._state_mask
-        self._mult4 = np.ascontiguousarray(np.broadcast_to(m4, (4, n, self.ncols))[:, None]).astype(
-            self.complex_dtype
-        )
+        self._mult4 = np.ascontiguousarray(m4[:, None]).astype(self.complex_dtype)
         self.linear = -self.viscosity * lam - self.drag  # diagonal linear operator
 
         self._forcing_fn = None
@@ -652,14 +672,21 @@ class NavierStokes2D:
 
     # ---------------------------------------------------------------- helpers
     def _project(self, coef):
-        """Coefficients ``(B, n, n//2+1)`` -> state layout ``(B, n, ncols)``."""
+        """Coefficients ``(B, m, m//2+1)`` (any ``m``) -> state ``(B, nrows, ncols)``."""
         coef = np.asarray(coef)
         if coef.shape[-2] != self.n:
             coef = spectral_resample(coef, self.n)
-        out = np.zeros(coef.shape[:-1] + (self.ncols,), self.complex_dtype)
+        out = np.zeros(coef.shape[:-2] + (self.nrows, self.ncols), self.complex_dtype)
         nc = min(self.ncols, coef.shape[-1])
-        out[..., :nc] = coef[..., :nc]
-        return (out * self._state_mask).astype(self.complex_dtype)
+        out[..., :nc] = coef[..., self._rows, :nc]
+        return out
+
+    def expand(self, state):
+        """State ``(B, nrows, ncols)`` -> coefficients ``(B, n, n//2+1)`` (``rfft2(w)/n**2``)."""
+        state = np.asarray(state)
+        out = np.zeros(state.shape[:-2] + (self.n, self.n // 2 + 1), np.complex128)
+        out[..., self._rows, : self.ncols] = state
+        return out
 
     def _forcing_at(self, t):
         if self._forcing_fn is not None:
@@ -677,7 +704,10 @@ class NavierStokes2D:
 
         Returns
         -------
-        ndarray, shape (B, n, ncols), complex
+        ndarray, shape (B, nrows, ncols), complex
+            Coefficients ``rfft2(w)/n**2`` on the kept rows (``kx = 0..K,
+            -K..-1``) and columns (``ky = 0..K``) of the 2/3 square (the whole
+            half spectrum for ``fno-cn-euler``).
         """
         w = np.asarray(w, dtype=float)
         if w.ndim == 2:
@@ -691,15 +721,15 @@ class NavierStokes2D:
     def vorticity(self, state, n_out=None):
         """Physical vorticity ``(B, n_out, n_out)`` (spectral truncation / padding)."""
         n_out = self.n if n_out is None else int(n_out)
-        return _physical(np.asarray(state, dtype=np.complex128), n_out, self.backend, self.threads)
+        return _physical(self.expand(state), n_out, self.backend, self.threads)
 
     def velocity(self, state, n_out=None):
         """Physical velocity ``(B, 2, n_out, n_out)`` with components ``(u, v)``."""
         n_out = self.n if n_out is None else int(n_out)
         s = np.asarray(state, dtype=np.complex128)
         psi = s * self._inv_lam
-        u = _physical(1j * self._ky * psi, n_out, self.backend, self.threads)
-        v = _physical(-1j * self._kx * psi, n_out, self.backend, self.threads)
+        u = _physical(self.expand(1j * self._ky * psi), n_out, self.backend, self.threads)
+        v = _physical(self.expand(-1j * self._kx * psi), n_out, self.backend, self.threads)
         return np.stack([u, v], axis=1)
 
     def max_speed(self, state):
@@ -905,6 +935,40 @@ class NavierStokes2D:
         except Exception:
             pass
 
+    #: Nonlinear-term evaluations (each 4 inverse + 1 forward real FFT) per step.
+    EVALUATIONS = {"etdrk4": 4, "rk4cn": 5, "fno-cn-euler": 1}
+
+    def _transforms_block(self, s, nsteps):
+        ws = self._workspace(s.shape[0])
+        for _ in range(nsteps * self.EVALUATIONS[self.stepper]):
+            ws.inv.execute()
+            ws.fwd.execute()
+        return s
+
+    def transforms_only(self, state, nsteps=1):
+        """Run only the FFTs that :meth:`step` would run (for benchmarks).
+
+        Same blocks, workspaces, plans and threads as :meth:`step`, none of
+        the element-wise work: timing both gives the FFT share of a step.
+
+        Parameters
+        ----------
+        state : ndarray
+            ``(B, n, ncols)``; only its length matters.
+        nsteps : int
+            Number of steps whose transforms are run.
+        """
+        bs = self.block_size
+        blocks = [np.empty((len(state[i : i + bs]),) + (0,)) for i in range(0, len(state), bs)]
+        if self.threads == 1 or len(blocks) == 1:
+            for blk in blocks:
+                self._transforms_block(blk, int(nsteps))
+            return
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="opkit-ns")
+        for fut in [self._pool.submit(self._transforms_block, blk, int(nsteps)) for blk in blocks]:
+            fut.result()
+
     def step(self, state, dt, nsteps=1, t0=0.0):
         """Advance every sample by ``nsteps`` fixed steps of ``dt`` (no CFL check).
 
@@ -957,24 +1021,28 @@ class NavierStokes2D:
         n = np.ceil(interval / dt_cfl - 1e-12).astype(np.int64)
         return np.array([_quantise_steps(k) for k in np.maximum(n, 1)], dtype=int)
 
-    def advance(self, state, t0, t1, sample_ids=None, describe=None):
+    def advance(self, state, t0, t1, sample_ids=None, describe=None, speed=None):
         """Advance each sample from ``t0`` to ``t1`` with its own CFL-based step.
 
         Parameters
         ----------
         state : ndarray
-            ``(B, n, ncols)``; not modified.
+            ``(B, nrows, ncols)``; not modified.
         t0, t1 : float
             Interval.
         sample_ids : sequence of int, optional
             Global sample indices, for error messages.
         describe : str, optional
             Parameter summary for error messages.
+        speed : ndarray, optional
+            ``max|u|`` of ``state`` per sample if already known (as left in
+            ``last_speed`` by the previous call); computed otherwise.
 
         Returns
         -------
         ndarray
-            New state.
+            New state. ``last_steps`` and ``last_speed`` then hold the substeps
+            taken and the final ``max|u|`` of every sample.
 
         Raises
         ------
@@ -987,45 +1055,43 @@ class NavierStokes2D:
         s_in = np.asarray(state, dtype=self.complex_dtype)
         B = len(s_in)
         ids = np.arange(B) if sample_ids is None else np.asarray(sample_ids)
-        speed = self.max_speed(s_in)
+        speed = self.max_speed(s_in) if speed is None else np.asarray(speed, dtype=float)
         nsub = self.substeps(speed, interval)
         if self.dt is not None:
             self._check_fixed_dt(speed, ids, t0, describe)
         out = np.empty_like(s_in)
+        end_speed = np.zeros(B)
         todo = np.arange(B)
         for _attempt in range(6):
-            jobs, groups = [], []
+            jobs = []
+            work = np.array(s_in[todo], copy=True)
+            # Samples with the same substep count share coefficients and move
+            # as sub-batches; each sample's arithmetic is the same whatever
+            # its group, so no result depends on its batch-mates.
+            order = np.argsort(nsub[todo], kind="stable")
+            todo, work = todo[order], work[order]
             for level in np.unique(nsub[todo]):
-                members = todo[nsub[todo] == level]
-                dt = interval / level
-                s = np.array(s_in[members], copy=True)
-                groups.append((members, s))
-                for i in range(0, len(members), self.block_size):
-                    jobs.append((s[i : i + self.block_size], int(level), dt, float(t0)))
+                pos = np.flatnonzero(nsub[todo] == level)
+                for i in range(pos[0], pos[-1] + 1, self.block_size):
+                    j = min(i + self.block_size, pos[-1] + 1)
+                    jobs.append((work[i:j], int(level), interval / level, float(t0)))
             self._run_blocks(jobs)
-            bad = []
-            for members, s in groups:
-                out[members] = s
-                finite = np.isfinite(s.view(self.real_dtype)).reshape(len(s), -1).all(-1)
-                ok = finite.copy()
-                if self.dt is None and finite.any():
-                    # Courant number reached at the end of the interval.
-                    end_speed = np.zeros(len(s))
-                    end_speed[finite] = self.max_speed(s[finite])
-                    courant = end_speed * (interval / nsub[members]) / self.h
-                    ok &= courant <= self.cfl_limit
-                bad.extend(members[~ok])
-            if not bad:
+            out[todo] = work
+            finite = np.isfinite(work.view(self.real_dtype)).reshape(len(work), -1).all(-1)
+            if finite.any():
+                end_speed[todo[finite]] = self.max_speed(work[finite])
+            ok = finite.copy()
+            if self.dt is None:
+                # Courant number reached at the end of the interval.
+                ok &= end_speed[todo] * (interval / nsub[todo]) / self.h <= self.cfl_limit
+            bad = todo[~ok]
+            if not len(bad):
                 self.last_steps = nsub
+                self.last_speed = end_speed
                 return out
-            bad = np.array(sorted(bad))
             if self.dt is not None:
                 break
-            end_speed = np.zeros(len(bad))
-            good = np.isfinite(out[bad].view(self.real_dtype)).reshape(len(bad), -1).all(-1)
-            if good.any():
-                end_speed[good] = self.max_speed(out[bad][good])
-            need = self.substeps(np.maximum(speed[bad], end_speed), interval)
+            need = self.substeps(np.maximum(speed[bad], np.where(np.isfinite(end_speed[bad]), end_speed[bad], 0)), interval)
             nsub[bad] = np.maximum(need, nsub[bad] * 2)
             todo = bad
         self._raise_blowup(ids[bad], t0, t1, describe)
@@ -1086,9 +1152,11 @@ class NavierStokes2D:
         vel = np.empty((B, len(times), 2, n_out, n_out)) if velocity else None
         s, t = np.asarray(state, dtype=self.complex_dtype), float(t0)
         steps = np.zeros(B, dtype=np.int64)
+        speed = None
         for j, t1 in enumerate(times):
-            s = self.advance(s, t, t1, sample_ids=sample_ids, describe=describe)
+            s = self.advance(s, t, t1, sample_ids=sample_ids, describe=describe, speed=speed)
             steps += self.last_steps
+            speed = self.last_speed
             t = t1
             w[:, j] = self.vorticity(s, n_out)
             if velocity:
