@@ -1,0 +1,5 @@
+"""opkit's estimators, one model per file."""
+
+from .tfno import TFNORegressor
+
+__all__ = ["TFNORegressor"]

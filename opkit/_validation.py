@@ -1,0 +1,521 @@
+"""Input checking and conversion between xarray fields and channel-first arrays.
+
+Every estimator goes through the two functions here: :func:`extract_fields` turns
+an ``xarray`` object (or a NumPy array) into a ``(sample, channel, *grid)`` array
+plus a :class:`FieldSpec` that remembers names, dims, coordinates, attributes and
+boundary conditions; :func:`rebuild_fields` turns model output back into the kind
+of object the user gave in ``fit``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import xarray as xr
+
+__all__ = [
+    "SAMPLE_DIM",
+    "CHANNEL_DIMS",
+    "FieldSpec",
+    "FieldSamples",
+    "as_samples",
+    "extract_fields",
+    "rebuild_fields",
+    "unwrap",
+]
+
+SAMPLE_DIM = "sample"
+#: Dims of a DataArray that hold channels (vector components, stacked variables).
+CHANNEL_DIMS = ("channel", "component", "variable")
+_NUMPY_GRID_DIMS = {1: ("x",), 2: ("x", "y"), 3: ("x", "y", "z")}
+_BC_CHOICES = ("periodic", "dirichlet", "neumann")
+
+
+class FieldSamples:
+    """A Dataset or DataArray seen as a sequence of samples, for scikit-learn.
+
+    scikit-learn's splitters count samples with ``X.shape[0]`` and index them with
+    ``X[indices]``. A DataArray whose first dim is ``sample`` already behaves so;
+    an ``xarray.Dataset`` does not (``len(ds)`` is its number of variables). Wrap it
+    with :func:`as_samples` to use it in ``GridSearchCV``, ``cross_val_score`` or
+    ``train_test_split``; every opkit estimator and metric unwraps it.
+
+    Parameters
+    ----------
+    data : xarray.Dataset or xarray.DataArray
+        Fields with a ``sample`` dimension.
+    """
+
+    def __init__(self, data):
+        if not isinstance(data, (xr.Dataset, xr.DataArray)):
+            raise TypeError(f"FieldSamples wraps an xarray object, got {type(data).__name__}")
+        if SAMPLE_DIM not in data.dims:
+            raise ValueError(f"data has no '{SAMPLE_DIM}' dimension; its dims are {tuple(data.dims)}")
+        self.data = data
+
+    @property
+    def shape(self):
+        """``(n_samples,)``: what scikit-learn reads to count samples."""
+        return (self.data.sizes[SAMPLE_DIM],)
+
+    def __len__(self):
+        return self.data.sizes[SAMPLE_DIM]
+
+    def __getitem__(self, index):
+        return FieldSamples(self.data.isel({SAMPLE_DIM: np.asarray(index)}))
+
+    def __repr__(self):
+        return f"FieldSamples(n_samples={len(self)}, data={type(self.data).__name__})"
+
+
+def as_samples(data):
+    """Wrap an xarray object so that scikit-learn can split it by sample.
+
+    Parameters
+    ----------
+    data : xarray.Dataset or xarray.DataArray
+        Fields with a ``sample`` dimension.
+
+    Returns
+    -------
+    FieldSamples
+
+    Examples
+    --------
+    >>> from sklearn.model_selection import cross_val_score
+    >>> from opkit import TFNORegressor, as_samples
+    >>> from opkit.data import load_darcy_small
+    >>> ds = load_darcy_small("test")
+    >>> scores = cross_val_score(TFNORegressor(max_epochs=1), as_samples(ds[["a"]]),
+    ...                          as_samples(ds[["u"]]), cv=2)  # doctest: +SKIP
+    """
+    return FieldSamples(data)
+
+
+def unwrap(data):
+    """Return the xarray object inside a :class:`FieldSamples`, else ``data``."""
+    return data.data if isinstance(data, FieldSamples) else data
+
+
+@dataclass
+class FieldSpec:
+    """What :func:`extract_fields` learned about a field, to check and rebuild it.
+
+    Attributes
+    ----------
+    kind : {"dataset", "dataarray", "numpy"}
+        The type of object given.
+    names : list of str
+        Variable names, one per channel (Dataset), or the DataArray's name.
+    channel_dim : str or None
+        For a DataArray with a channel dim: its name.
+    channel_labels : list or None
+        Coordinate values along ``channel_dim``.
+    grid_dims : list of str
+        The non-sample, non-channel dims, in array order.
+    coords : dict
+        Per grid dim: ``{"values": list, "attrs": dict}`` (``values`` None when the
+        dim had no coordinate).
+    sizes : dict
+        Grid size per grid dim.
+    var_attrs : dict
+        Attributes per variable name.
+    attrs : dict
+        Attributes of the Dataset (or DataArray).
+    bc : dict
+        Boundary condition per grid dim (``"periodic"``, ``"dirichlet"`` or
+        ``"neumann"``; time-like dims are recorded as ``"none"``).
+    dtype : str
+        The dtype given.
+    """
+
+    kind: str
+    names: list
+    grid_dims: list
+    coords: dict
+    sizes: dict
+    channel_dim: str | None = None
+    channel_labels: list | None = None
+    var_attrs: dict = field(default_factory=dict)
+    attrs: dict = field(default_factory=dict)
+    bc: dict = field(default_factory=dict)
+    dtype: str = "float32"
+
+    @property
+    def n_channels(self) -> int:
+        """Number of channels the field becomes."""
+        return len(self.channel_labels) if self.channel_dim else len(self.names)
+
+    def spacing(self, dim: str) -> float:
+        """Grid spacing along ``dim``; without a coordinate, that of a unit domain."""
+        values = self.coords[dim]["values"]
+        if values is None or len(values) < 2:
+            n = self.sizes[dim]
+            return 1.0 / (n if self.bc.get(dim) == "periodic" else max(n - 1, 1))
+        return float(values[1] - values[0])
+
+    def length(self, dim: str) -> float:
+        """Domain length along ``dim``, as :mod:`opkit.metrics` defines it.
+
+        A periodic dim's points do not repeat the end point: ``n * spacing``.
+        A bounded dim's points include both ends: ``(n - 1) * spacing``.
+        """
+        n = self.sizes[dim]
+        if self.coords[dim]["values"] is None:
+            return 1.0
+        return (n if self.bc.get(dim) == "periodic" else n - 1) * self.spacing(dim)
+
+    def to_dict(self) -> dict:
+        """JSON-ready representation (used by ``save``)."""
+        return _jsonable(asdict(self))
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "FieldSpec":
+        """Inverse of :meth:`to_dict`."""
+        return cls(**data)
+
+
+def _jsonable(obj):
+    """Convert NumPy scalars/arrays nested in dicts and lists to plain Python."""
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _jsonable(obj.tolist())
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, (str, int, float, bool)) or obj is None:
+        return obj
+    return str(obj)
+
+
+def _check_uniform(values: np.ndarray, dim: str, what: str) -> None:
+    if values.ndim != 1 or values.size < 3 or not np.issubdtype(values.dtype, np.number):
+        return
+    steps = np.diff(values.astype(np.float64))
+    if not np.allclose(steps, steps[0], rtol=1e-5, atol=1e-12 * max(1.0, abs(steps[0]))):
+        raise ValueError(
+            f"{what}: coordinate '{dim}' is not uniform (spacings from {steps.min():.6g} "
+            f"to {steps.max():.6g}); opkit's grid models need a uniform grid along '{dim}'. "
+            f"Interpolate to a uniform grid first, e.g. with .interp({dim}=...)."
+        )
+
+
+def _boundary_conditions(obj, grid_dims, what: str, bc_override=None) -> dict:
+    bc = {}
+    for dim in grid_dims:
+        value = None
+        if bc_override and dim in bc_override:
+            value = bc_override[dim]
+        else:
+            value = obj.attrs.get(f"bc_{dim}")
+            if value is None and isinstance(obj, xr.Dataset):
+                found = {v.attrs.get(f"bc_{dim}") for v in obj.data_vars.values()} - {None}
+                value = found.pop() if len(found) == 1 else None
+        if dim == "time":
+            bc[dim] = "none" if value is None else str(value)
+            continue
+        if value is None:
+            value = "periodic"
+        value = str(value).lower()
+        if value not in _BC_CHOICES:
+            raise ValueError(f"{what}: bc_{dim}={value!r} is not one of {_BC_CHOICES}")
+        bc[dim] = value
+    return bc
+
+
+def _finite_check(array: np.ndarray, what: str, names) -> None:
+    if np.issubdtype(array.dtype, np.floating) and not np.isfinite(array).all():
+        bad_channels = [
+            names[c] if c < len(names) else str(c)
+            for c in range(array.shape[1])
+            if not np.isfinite(array[:, c]).all()
+        ]
+        n_bad = int((~np.isfinite(array)).sum())
+        raise ValueError(
+            f"{what} contains {n_bad} NaN or infinite value(s) in {bad_channels}; "
+            "remove or fill them (e.g. .fillna) before fitting or predicting."
+        )
+
+
+def extract_fields(X, what: str = "X", bc=None):
+    """Validate a field and return ``(array, spec)`` with array ``(sample, channel, *grid)``.
+
+    Parameters
+    ----------
+    X : xarray.Dataset, xarray.DataArray, FieldSamples or numpy.ndarray
+        Dataset variables become channels in their order; a DataArray with a
+        dim from :data:`CHANNEL_DIMS` uses it as channels; a NumPy array
+        ``(n_samples, *spatial)`` is one channel on the unit square.
+    what : str, default="X"
+        Name used in error messages.
+    bc : dict, optional
+        Boundary conditions overriding the ``bc_<dim>`` attributes.
+
+    Returns
+    -------
+    array : numpy.ndarray
+        float32 array ``(n_samples, n_channels, *grid)``; never a view that
+        could write back into the input.
+    spec : FieldSpec
+
+    Raises
+    ------
+    ValueError
+        Missing ``sample`` dim, NaN/inf values, a non-uniform coordinate,
+        variables with different dims, or an unknown boundary condition.
+    TypeError
+        An input of another type.
+    """
+    X = unwrap(X)
+    if isinstance(X, np.ndarray) or (hasattr(X, "__array__") and not isinstance(X, (xr.Dataset, xr.DataArray))):
+        return _extract_numpy(np.asarray(X), what)
+    if isinstance(X, xr.DataArray):
+        return _extract_dataarray(X, what, bc)
+    if isinstance(X, xr.Dataset):
+        return _extract_dataset(X, what, bc)
+    raise TypeError(
+        f"{what} must be an xarray Dataset or DataArray (or a NumPy array), got {type(X).__name__}"
+    )
+
+
+def _extract_numpy(array: np.ndarray, what: str):
+    if array.ndim < 2 or array.ndim > 4:
+        raise ValueError(
+            f"{what} as a NumPy array must be (n_samples, *spatial) with 1 to 3 spatial "
+            f"axes; got shape {array.shape}"
+        )
+    grid_dims = list(_NUMPY_GRID_DIMS[array.ndim - 1])
+    data = np.array(array, dtype=np.float32, copy=True)[:, None]
+    _finite_check(data, what, ["array"])
+    sizes = dict(zip(grid_dims, array.shape[1:]))
+    spec = FieldSpec(
+        kind="numpy",
+        names=["array"],
+        grid_dims=grid_dims,
+        coords={d: {"values": None, "attrs": {}} for d in grid_dims},
+        sizes=sizes,
+        bc={d: "periodic" for d in grid_dims},
+        dtype=str(array.dtype),
+    )
+    return data, spec
+
+
+def _grid_coords(obj, grid_dims, what):
+    coords = {}
+    for dim in grid_dims:
+        if dim in obj.coords:
+            coord = obj.coords[dim]
+            values = np.asarray(coord.values)
+            _check_uniform(values, dim, what)
+            coords[dim] = {"values": _jsonable(values), "attrs": _jsonable(dict(coord.attrs))}
+        else:
+            coords[dim] = {"values": None, "attrs": {}}
+    return coords
+
+
+def _require_sample(obj, what):
+    if SAMPLE_DIM not in obj.dims:
+        raise ValueError(
+            f"{what} has no '{SAMPLE_DIM}' dimension; its dims are {tuple(obj.dims)}. "
+            f"Rename the dimension that indexes independent instances, e.g. "
+            f".rename({{'batch': '{SAMPLE_DIM}'}}), or add one with .expand_dims('{SAMPLE_DIM}')."
+        )
+
+
+def _extract_dataarray(da: xr.DataArray, what: str, bc):
+    _require_sample(da, what)
+    channel_dims = [d for d in da.dims if d in CHANNEL_DIMS]
+    if len(channel_dims) > 1:
+        raise ValueError(f"{what} has several channel dims {channel_dims}; stack them into one")
+    channel_dim = channel_dims[0] if channel_dims else None
+    grid_dims = [d for d in da.dims if d not in (SAMPLE_DIM, channel_dim)]
+    order = [SAMPLE_DIM] + ([channel_dim] if channel_dim else []) + grid_dims
+    values = np.array(da.transpose(*order).values, dtype=np.float32, copy=True)
+    if channel_dim is None:
+        values = values[:, None]
+        labels = None
+    else:
+        labels = (
+            _jsonable(da.coords[channel_dim].values)
+            if channel_dim in da.coords
+            else list(range(da.sizes[channel_dim]))
+        )
+    name = da.name if da.name is not None else "field"
+    _finite_check(values, what, [name] if labels is None else [str(l) for l in labels])
+    spec = FieldSpec(
+        kind="dataarray",
+        names=[str(name)],
+        grid_dims=grid_dims,
+        coords=_grid_coords(da, grid_dims, what),
+        sizes={d: int(da.sizes[d]) for d in grid_dims},
+        channel_dim=channel_dim,
+        channel_labels=labels,
+        var_attrs={str(name): _jsonable(dict(da.attrs))},
+        attrs=_jsonable(dict(da.attrs)),
+        bc=_boundary_conditions(da, grid_dims, what, bc),
+        dtype=str(da.dtype),
+    )
+    return values, spec
+
+
+def _extract_dataset(ds: xr.Dataset, what: str, bc):
+    _require_sample(ds, what)
+    names = [str(n) for n in ds.data_vars]
+    if not names:
+        raise ValueError(f"{what} is a Dataset without data variables")
+    first = ds[names[0]]
+    for name in names:
+        var = ds[name]
+        if SAMPLE_DIM not in var.dims:
+            raise ValueError(
+                f"{what}: variable '{name}' has no '{SAMPLE_DIM}' dimension (dims {var.dims}); "
+                "select only per-sample fields, e.g. ds[['a', 'b']]"
+            )
+        if set(var.dims) != set(first.dims):
+            raise ValueError(
+                f"{what}: variables '{names[0]}' {first.dims} and '{name}' {var.dims} have "
+                "different dims; all variables of one Dataset become channels of one grid"
+            )
+    grid_dims = [d for d in first.dims if d != SAMPLE_DIM]
+    order = [SAMPLE_DIM] + grid_dims
+    values = np.stack(
+        [np.asarray(ds[n].transpose(*order).values, dtype=np.float32) for n in names], axis=1
+    )
+    _finite_check(values, what, names)
+    spec = FieldSpec(
+        kind="dataset",
+        names=names,
+        grid_dims=grid_dims,
+        coords=_grid_coords(ds, grid_dims, what),
+        sizes={d: int(ds.sizes[d]) for d in grid_dims},
+        var_attrs={n: _jsonable(dict(ds[n].attrs)) for n in names},
+        attrs=_jsonable(dict(ds.attrs)),
+        bc=_boundary_conditions(ds, grid_dims, what, bc),
+        dtype=str(first.dtype),
+    )
+    return values, spec
+
+
+def check_consistent(spec: FieldSpec, fitted: FieldSpec, what: str) -> None:
+    """Check a field given to ``predict`` against the one seen in ``fit``.
+
+    Raises
+    ------
+    ValueError
+        A different kind of object, different or missing variables, channels
+        or grid dims.
+    """
+    if spec.kind != fitted.kind and "numpy" in (spec.kind, fitted.kind):
+        raise ValueError(f"{what} is a {spec.kind} but fit saw a {fitted.kind}")
+    if fitted.kind == "dataset" and spec.kind == "dataset" and spec.names != fitted.names:
+        missing = [n for n in fitted.names if n not in spec.names]
+        extra = [n for n in spec.names if n not in fitted.names]
+        if missing or extra:
+            parts = []
+            if missing:
+                parts.append(f"missing variable(s) {missing}")
+            if extra:
+                parts.append(f"unexpected variable(s) {extra}")
+            raise ValueError(f"{what}: {' and '.join(parts)}; fit saw {fitted.names}")
+    if spec.n_channels != fitted.n_channels:
+        raise ValueError(
+            f"{what} has {spec.n_channels} channel(s) but fit saw {fitted.n_channels}"
+        )
+    if len(spec.grid_dims) != len(fitted.grid_dims):
+        raise ValueError(
+            f"{what} has {len(spec.grid_dims)} grid dim(s) {spec.grid_dims} but fit saw "
+            f"{len(fitted.grid_dims)} {fitted.grid_dims}"
+        )
+    if set(spec.grid_dims) != set(fitted.grid_dims):
+        raise ValueError(f"{what} has grid dims {spec.grid_dims} but fit saw {fitted.grid_dims}")
+
+
+def reorder_like(array: np.ndarray, spec: FieldSpec, fitted: FieldSpec) -> np.ndarray:
+    """Transpose the grid axes of ``array`` (from ``spec``'s order) into ``fitted``'s order."""
+    if spec.grid_dims == fitted.grid_dims:
+        return array
+    perm = [0, 1] + [2 + spec.grid_dims.index(d) for d in fitted.grid_dims]
+    return np.ascontiguousarray(array.transpose(perm))
+
+
+def _coord_for(dim, template: FieldSpec, query: FieldSpec | None, size: int):
+    """Coordinate values for ``dim``: the query grid's where given, else the template's."""
+    source = query if (query is not None and dim in query.coords) else template
+    values = source.coords[dim]["values"]
+    attrs = dict(source.coords[dim]["attrs"])
+    if values is not None and len(values) != size:
+        # The query grid differs in size from the fitted one along a dim the query
+        # does not carry: resample the fitted coordinate uniformly.
+        values = list(np.linspace(values[0], values[0] + (values[1] - values[0]) * len(values), size, endpoint=False))
+    return values, attrs
+
+
+def rebuild_fields(array: np.ndarray, template: FieldSpec, query: FieldSpec | None = None, sample_coord=None):
+    """Turn model output ``(sample, channel, *grid)`` back into the fitted kind of object.
+
+    Parameters
+    ----------
+    array : numpy.ndarray
+        Model output, channels first, grid in ``template.grid_dims`` order.
+    template : FieldSpec
+        The output spec recorded in ``fit`` (names, attrs, channel layout).
+    query : FieldSpec, optional
+        The spec of the input given to ``predict``: its grid coordinates (for
+        the dims it has) are used, so a prediction at another resolution
+        carries that resolution's coordinates.
+    sample_coord : array-like, optional
+        Values of the ``sample`` coordinate.
+
+    Returns
+    -------
+    xarray.Dataset, xarray.DataArray or numpy.ndarray
+    """
+    if template.kind == "numpy" and (query is None or query.kind == "numpy"):
+        return array[:, 0] if template.n_channels == 1 else array
+    grid_shape = array.shape[2:]
+    coords = {}
+    for dim, size in zip(template.grid_dims, grid_shape):
+        values, attrs = _coord_for(dim, template, query, size)
+        if values is not None:
+            coords[dim] = (dim, np.asarray(values), attrs)
+    if sample_coord is not None:
+        coords[SAMPLE_DIM] = np.asarray(sample_coord)
+    dims = [SAMPLE_DIM] + list(template.grid_dims)
+    if template.kind == "dataset":
+        data_vars = {
+            name: (dims, array[:, c], template.var_attrs.get(name, {}))
+            for c, name in enumerate(template.names)
+        }
+        return xr.Dataset(data_vars, coords=coords, attrs=dict(template.attrs))
+    name = template.names[0]
+    if template.channel_dim:
+        coords[template.channel_dim] = np.asarray(template.channel_labels)
+        out_dims = [SAMPLE_DIM, template.channel_dim] + list(template.grid_dims)
+        data = array
+    else:
+        out_dims, data = dims, array[:, 0]
+    return xr.DataArray(
+        data, dims=out_dims, coords=coords, name=None if name == "field" else name,
+        attrs=dict(template.var_attrs.get(name, {})),
+    )
+
+
+def warn_default_bc(spec: FieldSpec, obj, what: str) -> None:
+    """Warn once when periodic boundary conditions were assumed for lack of attrs."""
+    if spec.kind == "numpy":
+        return
+    missing = [d for d in spec.grid_dims if d != "time" and f"bc_{d}" not in obj.attrs]
+    if isinstance(obj, xr.Dataset):
+        missing = [d for d in missing if not any(f"bc_{d}" in v.attrs for v in obj.data_vars.values())]
+    if missing:
+        warnings.warn(
+            f"{what} has no bc_{'/bc_'.join(missing)} attribute(s); assuming periodic boundaries "
+            f"along {missing} (this matters for Sobolev losses and padding). Set e.g. "
+            f"ds.attrs['bc_{missing[0]}'] = 'dirichlet' to silence this.",
+            UserWarning,
+            stacklevel=3,
+        )

@@ -1,0 +1,252 @@
+"""The one training loop every opkit estimator uses.
+
+AdamW, a one-cycle or cosine learning-rate schedule stepped per batch,
+mini-batches drawn with a private :class:`torch.Generator`, optional validation
+with early stopping, a per-epoch checkpoint that makes an interrupted fit
+resumable, and a tqdm bar when asked.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from .serialization import (
+    optimizer_from_tensors,
+    optimizer_to_tensors,
+    read_checkpoint,
+    write_checkpoint,
+)
+
+__all__ = ["TrainConfig", "train_module", "resolve_device"]
+
+SCHEDULERS = ("onecycle", "cosine", "constant")
+
+
+def resolve_device(device) -> torch.device:
+    """Turn ``"auto"`` (CUDA when present, else CPU), a name or a device into a device.
+
+    Parameters
+    ----------
+    device : str or torch.device
+        ``"auto"``, ``"cpu"``, ``"cuda"``, ``"cuda:1"``, ...
+
+    Returns
+    -------
+    torch.device
+
+    Raises
+    ------
+    ValueError
+        A CUDA device was asked for but CUDA is not available.
+    """
+    if device is None or device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(device)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={str(device)!r} was requested but CUDA is not available; use 'auto' or 'cpu'")
+    return device
+
+
+@dataclass
+class TrainConfig:
+    """Settings of :func:`train_module`, taken from an estimator's hyperparameters."""
+
+    max_epochs: int = 100
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+    weight_decay: float = 1e-4
+    scheduler: str = "onecycle"
+    early_stopping: bool = False
+    n_iter_no_change: int = 10
+    verbose: int = 0
+    checkpoint_path: str | None = None
+    fingerprint: dict = field(default_factory=dict)
+
+
+def _make_scheduler(name, optimizer, config: TrainConfig, steps_per_epoch: int):
+    total = max(1, config.max_epochs * steps_per_epoch)
+    if name == "onecycle":
+        # div_factor/final_div_factor as in MgNO's and the FNO examples' recipes:
+        # a short warm-up from lr/10, then cosine annealing to lr/1e3.
+        return torch.optim.lr_scheduler.OneCycleLR(
+            optimizer, max_lr=config.learning_rate, total_steps=total, pct_start=0.2,
+            div_factor=10.0, final_div_factor=100.0, cycle_momentum=False,
+        )
+    if name == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total)
+    if name == "constant":
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+    raise ValueError(f"scheduler must be one of {SCHEDULERS}, got {name!r}")
+
+
+def _batches(n: int, batch_size: int, generator: torch.Generator | None):
+    order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
+    return [order[i : i + batch_size] for i in range(0, n, batch_size)]
+
+
+def _take(source, index):
+    """A batch from a tensor (fast path) or from any object with ``take(index)``."""
+    if torch.is_tensor(source):
+        return source[index]
+    return source.take(index)
+
+
+@torch.no_grad()
+def evaluate_loss(module, loss_fn, X, y, batch_size: int, device) -> float:
+    """Mean of ``loss_fn`` over ``(X, y)`` in evaluation mode, weighted by batch size."""
+    module.eval()
+    total, count = 0.0, 0
+    for index in _batches(len(X), batch_size, None):
+        xb = _take(X, index).to(device, non_blocking=True)
+        yb = _take(y, index).to(device, non_blocking=True)
+        total += float(loss_fn(module(xb), yb)) * len(index)
+        count += len(index)
+    return total / max(count, 1)
+
+
+def _save_training_state(path, module, optimizer, scheduler, generator, epoch, history, config):
+    tensors = {f"model/{k}": v for k, v in module.state_dict().items() if torch.is_tensor(v)}
+    opt_tensors, opt_rest = optimizer_to_tensors(optimizer)
+    tensors.update(opt_tensors)
+    tensors["generator_state"] = generator.get_state()
+    write_checkpoint(
+        path,
+        tensors,
+        {
+            "kind": "training-state",
+            "epoch": epoch,
+            "history": history,
+            "optimizer": opt_rest,
+            "scheduler": scheduler.state_dict(),
+            "fingerprint": config.fingerprint,
+        },
+    )
+
+
+def _try_resume(config: TrainConfig, module, optimizer, scheduler, generator):
+    path = Path(config.checkpoint_path)
+    if not path.exists():
+        return 0, None
+    tensors, meta = read_checkpoint(path)
+    if meta.get("kind") != "training-state":
+        raise ValueError(f"checkpoint_path={str(path)!r} holds a {meta.get('kind')!r}, not a training state")
+    if json.dumps(meta["fingerprint"], sort_keys=True) != json.dumps(config.fingerprint, sort_keys=True):
+        raise ValueError(
+            f"checkpoint_path={str(path)!r} was written by a fit with other hyperparameters "
+            "or data shapes; delete it or choose another path to start afresh"
+        )
+    module.load_state_dict({k[len("model/"):]: v for k, v in tensors.items() if k.startswith("model/")})
+    optimizer_from_tensors(optimizer, tensors, meta["optimizer"])
+    scheduler.load_state_dict(meta["scheduler"])
+    generator.set_state(tensors["generator_state"])
+    return int(meta["epoch"]), meta["history"]
+
+
+def train_module(module, loss_fn, X, y, config: TrainConfig, *, device, generator,
+                 X_val=None, y_val=None, history=None):
+    """Train ``module`` to map ``X`` to ``y`` under ``loss_fn``.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        Already on ``device``.
+    loss_fn : callable
+        ``loss_fn(prediction, target)`` returning a scalar tensor.
+    X, y : torch.Tensor
+        CPU tensors ``(n_samples, channel, *grid)``; batches are moved to
+        ``device`` as they are drawn.
+    config : TrainConfig
+    device : torch.device
+    generator : torch.Generator
+        Private CPU generator for shuffling; its state is checkpointed.
+    X_val, y_val : torch.Tensor, optional
+        Validation data, evaluated after every epoch.
+    history : dict, optional
+        A history to extend (``warm_start``).
+
+    Returns
+    -------
+    history : dict
+        ``{"epoch": [...], "train_loss": [...], "val_loss": [...], "lr": [...], "time": [...]}``.
+    best_epoch : int
+        Epoch whose weights ``module`` holds at the end (the best validation
+        epoch under early stopping, else the last).
+    """
+    history = copy.deepcopy(history) if history else {"epoch": [], "train_loss": [], "val_loss": [], "lr": [], "time": []}
+    n = len(X)
+    steps_per_epoch = math.ceil(n / config.batch_size)
+    optimizer = torch.optim.AdamW(module.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
+    scheduler = _make_scheduler(config.scheduler, optimizer, config, steps_per_epoch)
+    start_epoch = 0
+    if config.checkpoint_path:
+        start_epoch, resumed = _try_resume(config, module, optimizer, scheduler, generator)
+        if resumed is not None:
+            history = resumed
+    has_val = X_val is not None and len(X_val) > 0
+    best = (math.inf, None, start_epoch)
+    stale = 0
+    epochs = range(start_epoch, config.max_epochs)
+    bar = None
+    if config.verbose:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(epochs, desc=f"fit {type(getattr(module, 'core', module)).__name__}", unit="epoch",
+                   initial=start_epoch, total=config.max_epochs)
+        epochs = bar
+    for epoch in epochs:
+        module.train()
+        started = time.perf_counter()
+        total = 0.0
+        for index in _batches(n, config.batch_size, generator):
+            xb = _take(X, index).to(device, non_blocking=True)
+            yb = _take(y, index).to(device, non_blocking=True)
+            optimizer.zero_grad(set_to_none=True)
+            loss = loss_fn(module(xb), yb)
+            loss.backward()
+            optimizer.step()
+            scheduler.step()
+            total += loss.detach() * len(index)
+        train_loss = float(total) / n
+        val_loss = evaluate_loss(module, loss_fn, X_val, y_val, config.batch_size, device) if has_val else None
+        history["epoch"].append(len(history["epoch"]))
+        history["train_loss"].append(train_loss)
+        history["val_loss"].append(val_loss)
+        history["lr"].append(optimizer.param_groups[0]["lr"])
+        history["time"].append(time.perf_counter() - started)
+        if not math.isfinite(train_loss):
+            raise FloatingPointError(
+                f"training loss became {train_loss} at epoch {epoch}; lower learning_rate "
+                f"(now {config.learning_rate}) or check the data scaling"
+            )
+        if bar is not None:
+            postfix = {"loss": f"{train_loss:.4g}"}
+            if val_loss is not None:
+                postfix["val"] = f"{val_loss:.4g}"
+            bar.set_postfix(postfix)
+            if config.verbose >= 2:
+                bar.write(f"epoch {epoch}: train {train_loss:.5g}" + (f", val {val_loss:.5g}" if val_loss is not None else ""))
+        if config.checkpoint_path:
+            _save_training_state(config.checkpoint_path, module, optimizer, scheduler, generator, epoch + 1, history, config)
+        if config.early_stopping and has_val:
+            if val_loss < best[0]:
+                best = (val_loss, copy.deepcopy(module.state_dict()), epoch)
+                stale = 0
+            else:
+                stale += 1
+                if stale >= config.n_iter_no_change:
+                    break
+    if bar is not None:
+        bar.close()
+    best_epoch = len(history["epoch"]) - 1
+    if config.early_stopping and best[1] is not None:
+        module.load_state_dict(best[1])
+        best_epoch = best[2]
+    module.eval()
+    return history, best_epoch
