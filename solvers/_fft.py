@@ -408,6 +408,10 @@ class ForwardRFFT2(_Planned):
     ----------
     batch, n, ncols, dtype, backend, threads, planner
         As for :class:`InverseRFFT2`.
+    input : ndarray, optional
+        Use this C-contiguous real ``(batch, n, n)`` array as the input buffer
+        instead of allocating one (pyFFTW plans it in place; it should be
+        SIMD-aligned, e.g. a slice of another plan's buffer).
 
     Attributes
     ----------
@@ -417,10 +421,19 @@ class ForwardRFFT2(_Planned):
         Complex ``(batch, n, ncols)`` result buffer.
     """
 
-    def __init__(self, batch, n, ncols=None, dtype="float64", backend="auto", threads=1, planner="estimate"):
+    def __init__(
+        self, batch, n, ncols=None, dtype="float64", backend="auto", threads=1, planner="estimate", input=None
+    ):
         super().__init__(batch, n, ncols, dtype, backend, threads, planner)
         be = self.backend
-        self.input = _zeros(self.real_shape, self.real_dtype, be)
+        if input is None:
+            self.input = _zeros(self.real_shape, self.real_dtype, be)
+        else:
+            # Caller-owned buffer (e.g. part of an inverse transform's output),
+            # so a product can be formed in place and transformed from there.
+            if input.shape != self.real_shape or input.dtype != self.real_dtype or not input.flags.c_contiguous:
+                raise ValueError(f"input buffer must be C-contiguous {self.real_dtype} of shape {self.real_shape}")
+            self.input = input
         self.output = _empty(self.spec_shape, self.complex_dtype, be)
         if be == "pyfftw":
             if self.truncated:

@@ -14,11 +14,14 @@ Method
 Fourier pseudo-spectral on ``rfft2`` grids, batched over samples. The state is
 the array of Fourier coefficients :math:`\hat\omega_k` (``rfft2(w) / n**2``)
 restricted to the 2/3-rule square :math:`|k_x|, |k_y| \le K = \lfloor (n-1)/3
-\rfloor` (``K = 21`` at ``n = 64``, 85 at 256, as FNO's rectangular mask for
-even ``n``): the nonlinear term is projected on the same square, so the
+\rfloor` (``K = 21`` at ``n = 64``, 85 at 256): the nonlinear term is
+projected on the same square, so the
 quadratic product is alias-free and the scheme is the Galerkin truncation of
-the PDE. Columns :math:`k_y > K` are never stored (the transforms skip them,
-:mod:`solvers._fft`), which trims a third of all spectral element-wise work.
+the PDE. Only that square is stored, rows :math:`k_x = 0..K, -K..-1` and
+columns :math:`k_y = 0..K` (4/9 of the ``rfft2`` layout; the transforms skip
+the zero columns, :mod:`solvers._fft`), so the element-wise work on spectra
+is cut by more than half. The 2/3 square is FNO's rectangular mask for even
+``n``.
 
 Steppers (``stepper=``):
 
@@ -43,15 +46,19 @@ Time step: for each recording interval :math:`\Delta` every sample picks
 :math:`dt_{cfl} = \mathrm{cfl}\cdot h/\max|u|` (rounded up to a ladder of 8
 values per octave so that samples share coefficient sets), so snapshots land
 exactly on the recording times and no sample depends on its batch-mates.
-Samples with the same ``n`` advance together. After each interval the CFL
-number is checked with the final speed and the interval is redone with more
-substeps if it exceeded the scheme's limit. A fixed ``dt`` is accepted when it
-divides the interval and respects the CFL limit.
+Samples with the same ``n`` advance together, in cache-sized blocks spread
+over ``threads`` worker threads (each with single-threaded FFT plans, so the
+thread count never changes a result). After each interval the CFL number is
+checked with the final speed and the interval is redone with more substeps if
+it exceeded the scheme's limit. A fixed ``dt`` is accepted when it divides the
+interval and respects the CFL limit.
+
+Outputs are stored on a coarser grid by spectral truncation (modes
+``|k| < m/2``), sampled at ``x_j = j L / m``.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -477,9 +484,12 @@ class _Workspace:
         kw = dict(dtype=op.real_dtype, backend=op.backend, threads=1, planner=op.planner)
         self.batch = batch
         self.inv = _fft.InverseRFFT2(4 * batch, n, nc, **kw)
-        self.fwd = _fft.ForwardRFFT2(batch, n, nc, **kw)
         self.X4 = self.inv.input.reshape(4, batch, n, nc)
         self.Y4 = self.inv.output.reshape(4, batch, n, n)
+        # The product u*w_x + v*w_y is formed in place in u's slot of the
+        # inverse output and transformed from there: one real buffer less in
+        # cache.
+        self.fwd = _fft.ForwardRFFT2(batch, n, nc, input=self.Y4[0], **kw)
         shape = (batch, nr, nc)
         cd = op.complex_dtype
         self.tmp = np.empty(shape, cd)
@@ -487,16 +497,18 @@ class _Workspace:
         self.a = np.empty(shape, cd)
         self.acc = np.empty(shape, cd)
         self.qfv = np.empty(shape, cd)
+        self.N = [np.empty(shape, cd) for _ in range(3)]
         self.mult4 = op._mult4
         self.split = op._split
         self.tail = n - (nr - op._split)  # FFT row of the first trailing state row
         self.compact = nr < n
         self.F = np.empty(shape, cd) if self.compact else None
 
-    def advection(self, s):
+    def advection(self, s, out=None):
         """Unnormalised FFT of ``u . grad(omega)`` for the state ``s`` (b, nrows, ncols).
 
-        Returns a buffer in the state layout, overwritten by the next call.
+        Returns ``out`` if given, else a buffer in the state layout that the
+        next call overwrites.
         """
         X4, m4, k = self.X4, self.mult4, self.split
         # Spectra of (u, v, w_x, w_y) written straight into the inverse FFT's
@@ -507,17 +519,20 @@ class _Workspace:
             np.multiply(s[None, :, k:], m4[:, :, k:], out=X4[:, :, self.tail :])
         self.inv.execute()
         Y = self.Y4
-        P = self.fwd.input
-        # u*w_x + v*w_y written straight into the forward transform's input.
-        np.multiply(Y[0], Y[2], out=P)
+        # u*w_x + v*w_y, in place in Y[0], the forward transform's input.
+        np.multiply(Y[0], Y[2], out=Y[0])
         np.multiply(Y[1], Y[3], out=Y[1])
-        np.add(P, Y[1], out=P)
+        np.add(Y[0], Y[1], out=Y[0])
         F = self.fwd.execute()
         if not self.compact:
-            return F
-        np.copyto(self.F[:, :k], F[:, :k])
-        np.copyto(self.F[:, k:], F[:, self.tail :])
-        return self.F
+            if out is None:
+                return F
+            np.copyto(out, F)
+            return out
+        out = self.F if out is None else out
+        np.copyto(out[:, :k], F[:, :k])
+        np.copyto(out[:, k:], F[:, self.tail :])
+        return out
 
 
 class NavierStokes2D:
@@ -559,6 +574,29 @@ class NavierStokes2D:
         set cache-sized).
     planner : {"estimate", "measure", "patient"}
         FFTW planner effort (``estimate`` gives reproducible bits).
+
+    Attributes
+    ----------
+    K : int
+        Largest kept wavenumber (2/3 rule), ``(n - 1) // 3``.
+    nrows, ncols : int
+        Shape of one sample's state: ``2K + 1`` rows (``kx = 0..K, -K..-1``) by
+        ``K + 1`` columns; ``n`` by ``n//2 + 1`` for ``fno-cn-euler``.
+    h : float
+        Grid spacing ``L / n``.
+    linear : ndarray
+        Diagonal linear operator ``-nu |k|^2 - alpha`` on the state layout.
+    last_steps, last_speed : ndarray
+        Substeps taken and final ``max|u|`` per sample in the last
+        :meth:`advance`.
+
+    Examples
+    --------
+    >>> op = NavierStokes2D(64, viscosity=1e-3, forcing=fno_forcing(64))
+    >>> s0 = op.to_state(taylor_green_vorticity(64)[None])
+    >>> out = op.solve(s0, [0.5, 1.0], n_out=32)
+    >>> out["vorticity"].shape
+    (1, 2, 32, 32)
     """
 
     def __init__(
@@ -836,45 +874,51 @@ class NavierStokes2D:
         return s
 
     def _etdrk4(self, ws, v, c, t, dt):
+        # One Cox-Matthews step (formulas in solvers._etd), arranged for the
+        # fewest passes over the arrays: N(v), N(a) and N(b) are kept in their
+        # own buffers (the copy out of the FFT layout is needed anyway) so the
+        # final combination needs F2*(N(a) + N(b)) once. Qn = -Q*mask/n^2 etc.
+        # fold the FFT normalisation and the sign of the advection in.
         b = v.shape[0]
         tmp, e2v, a, acc, qfv = ws.tmp[:b], ws.e2v[:b], ws.a[:b], ws.acc[:b], ws.qfv[:b]
+        Nv, Na, Nb = ws.N[0][:b], ws.N[1][:b], ws.N[2][:b]
         timedep = self._forcing_fn is not None
         const_f = "Qf" in c
         if timedep:
             f0, fh, f1_ = self._forcing_at(t), self._forcing_at(t + dt / 2), self._forcing_at(t + dt)
-        F = ws.advection(v)  # N(v)
-        np.multiply(v, c["E"], out=acc)
-        np.multiply(F, c["F1"], out=tmp)
-        acc += tmp
+        ws.advection(v, out=Nv)
         np.multiply(v, c["E2"], out=e2v)
         if const_f:
             e2v += c["Qf"]  # every stage sees Q f; fold it in once
-        np.multiply(F, c["Qn"], out=qfv)
-        np.add(e2v, qfv, out=a)
+        np.multiply(Nv, c["Qn"], out=qfv)
+        np.add(e2v, qfv, out=a)  # a = E2 v + Q N(v)
         if timedep:
             a += c["Q"] * f0
-        F = ws.advection(a)  # N(a)
-        np.multiply(F, c["F2"], out=tmp)
-        acc += tmp
-        np.multiply(F, c["Qn"], out=tmp)
+        ws.advection(a, out=Na)
+        np.multiply(Na, c["Qn"], out=tmp)
         e2v += tmp  # e2v now holds b = E2 v + Q N(a)
         if timedep:
             e2v += c["Q"] * fh
-        F = ws.advection(e2v)  # N(b)
-        np.multiply(F, c["F2"], out=tmp)
-        acc += tmp
+        ws.advection(e2v, out=Nb)
         # c = E2 a + Q (2 N(b) - N(v))
         np.multiply(a, c["E2"], out=a)
-        np.multiply(F, c["Qn2"], out=tmp)
+        np.multiply(Nb, c["Qn2"], out=tmp)
         a += tmp
         a -= qfv
         if const_f:
             a += c["Qf"]
         elif timedep:
             a += c["Q"] * (2 * fh - f0)
-        F = ws.advection(a)  # N(c)
-        np.multiply(F, c["F3"], out=tmp)
-        np.add(acc, tmp, out=v)
+        Nc = ws.advection(a)
+        # v <- E v + f1 N(v) + 2 f2 (N(a) + N(b)) + f3 N(c)
+        v *= c["E"]
+        np.multiply(Nv, c["F1"], out=acc)
+        v += acc
+        Na += Nb
+        Na *= c["F2"]
+        v += Na
+        np.multiply(Nc, c["F3"], out=acc)
+        v += acc
         if const_f:
             v += c["Ff"]
         elif timedep:
@@ -911,6 +955,11 @@ class NavierStokes2D:
             w += c["C"]
         elif self._forcing_fn is not None:
             w += (c["D"] * self._forcing_at(t)).astype(self.complex_dtype)
+
+    def _block(self, count):
+        """Samples per block for ``count`` samples: cache-sized, and small
+        enough to give every worker thread a block."""
+        return max(1, min(self.block_size, -(-count // self.threads)))
 
     def _run_blocks(self, jobs):
         """Run ``(block, nsteps, dt, t0)`` jobs, in parallel over threads."""
@@ -958,7 +1007,7 @@ class NavierStokes2D:
         nsteps : int
             Number of steps whose transforms are run.
         """
-        bs = self.block_size
+        bs = self._block(len(state))
         blocks = [np.empty((len(state[i : i + bs]),) + (0,)) for i in range(0, len(state), bs)]
         if self.threads == 1 or len(blocks) == 1:
             for blk in blocks:
@@ -989,7 +1038,7 @@ class NavierStokes2D:
             New state.
         """
         s = np.array(state, dtype=self.complex_dtype, copy=True)
-        bs = self.block_size
+        bs = self._block(len(s))
         blocks = [s[i : i + bs] for i in range(0, len(s), bs)]
         self._run_blocks([(blk, int(nsteps), float(dt), float(t0)) for blk in blocks])
         return s
@@ -1072,8 +1121,9 @@ class NavierStokes2D:
             todo, work = todo[order], work[order]
             for level in np.unique(nsub[todo]):
                 pos = np.flatnonzero(nsub[todo] == level)
-                for i in range(pos[0], pos[-1] + 1, self.block_size):
-                    j = min(i + self.block_size, pos[-1] + 1)
+                bs = self._block(len(pos))
+                for i in range(pos[0], pos[-1] + 1, bs):
+                    j = min(i + bs, pos[-1] + 1)
                     jobs.append((work[i:j], int(level), interval / level, float(t0)))
             self._run_blocks(jobs)
             out[todo] = work
