@@ -416,10 +416,11 @@ def test_bad_parameters(override, match):
         ns.SOLVER.resolve(override)
 
 
-def test_unknown_preset_is_a_clear_error(capsys):
+def test_unknown_preset_is_a_clear_error(capsys, tmp_path):
     from solvers._cli import run_cli
 
-    assert run_cli(ns.SOLVER, ["--preset", "fno-ns-v1e-9", "--n-samples", "1", "--out", "/tmp/x.nc"]) == 2
+    out = str(tmp_path / "x.nc")
+    assert run_cli(ns.SOLVER, ["--preset", "fno-ns-v1e-9", "--n-samples", "1", "--out", out]) == 2
     err = capsys.readouterr().err
     assert "unknown preset 'fno-ns-v1e-9'" in err and "fno-ns-v1e-3" in err
 
