@@ -9,7 +9,9 @@ carried through. :class:`OpKit` fits a whole Dataset written by opkit's solvers.
 __version__ = "0.1.0"
 
 from ._validation import FieldSamples, FieldSpec, as_samples
+from . import metrics
 from .base import ESTIMATORS, OperatorEstimator
+from .kit import OpKit
 from .models import TFNORegressor
 from .persistence import load
 
@@ -18,8 +20,10 @@ __all__ = [
     "ESTIMATORS",
     "FieldSamples",
     "FieldSpec",
+    "OpKit",
     "OperatorEstimator",
     "TFNORegressor",
     "as_samples",
     "load",
+    "metrics",
 ]

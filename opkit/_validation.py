@@ -64,6 +64,11 @@ class FieldSamples:
         return self.data.sizes[SAMPLE_DIM]
 
     def __getitem__(self, index):
+        # scikit-learn indexes arrays as ``X[indices, ...]``.
+        if isinstance(index, tuple):
+            if len(index) != 2 or index[1] is not Ellipsis:
+                raise IndexError("FieldSamples is indexed along 'sample' only")
+            index = index[0]
         return FieldSamples(self.data.isel({SAMPLE_DIM: np.asarray(index)}))
 
     def __repr__(self):

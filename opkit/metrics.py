@@ -53,6 +53,8 @@ import torch
 import xarray as xr
 from sklearn.metrics import make_scorer
 
+from ._validation import unwrap
+
 __all__ = [
     "sobolev_norm",
     "relative_error",
@@ -730,6 +732,7 @@ def sobolev_norm(u, s=0.0, dims=None, bc=None, homogeneous=False):
     20.239209
     """
     s = _order_from_norm(s)
+    u = unwrap(u)
     if isinstance(u, xr.Dataset):
         return xr.Dataset(
             {
@@ -804,6 +807,7 @@ def relative_error(pred, true, norm="l2", dims=None, bc=None, reduce=True):
     0.05
     """
     s = _order_from_norm(norm)
+    pred, true = unwrap(pred), unwrap(true)
     both_numpy = not isinstance(pred, (xr.DataArray, xr.Dataset)) and not isinstance(
         true, (xr.DataArray, xr.Dataset)
     )

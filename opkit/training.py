@@ -111,8 +111,13 @@ def evaluate_loss(module, loss_fn, X, y, batch_size: int, device) -> float:
     return total / max(count, 1)
 
 
+def tensor_state(module) -> dict:
+    """Copies of a module's tensors (neuraloperator adds a non-tensor ``_metadata`` entry)."""
+    return {k: v.detach().clone() for k, v in module.state_dict().items() if torch.is_tensor(v)}
+
+
 def _save_training_state(path, module, optimizer, scheduler, generator, epoch, history, config):
-    tensors = {f"model/{k}": v for k, v in module.state_dict().items() if torch.is_tensor(v)}
+    tensors = {f"model/{k}": v for k, v in tensor_state(module).items()}
     opt_tensors, opt_rest = optimizer_to_tensors(optimizer)
     tensors.update(opt_tensors)
     tensors["generator_state"] = generator.get_state()
@@ -236,7 +241,7 @@ def train_module(module, loss_fn, X, y, config: TrainConfig, *, device, generato
             _save_training_state(config.checkpoint_path, module, optimizer, scheduler, generator, epoch + 1, history, config)
         if config.early_stopping and has_val:
             if val_loss < best[0]:
-                best = (val_loss, copy.deepcopy(module.state_dict()), epoch)
+                best = (val_loss, tensor_state(module), epoch)
                 stale = 0
             else:
                 stale += 1
