@@ -290,7 +290,7 @@ class NodalGrid:
         out[:, 1:-1, 1:-1] = vectors[:, self.position].reshape(b, self.m, self.m)
         return out
 
-    def solve(self, kx, ky, rhs, shift=None, sample_ids=None, what="system"):
+    def solve(self, kx, ky, rhs, shift=None, sample_ids=None, what="system", pivot_threshold=0.0, residual=False):
         """Solve a batch of five-point systems by SuperLU, one factorisation per sample.
 
         Parameters
@@ -303,11 +303,20 @@ class NodalGrid:
             Sample indices for error messages (default: batch positions).
         what : str, optional
             Name of the system in error messages.
+        pivot_threshold : float, optional
+            SuperLU's ``diag_pivot_thresh``: 0 (default) factorises without
+            pivoting, right for symmetric positive definite matrices; a value
+            in (0, 1] allows threshold partial pivoting (indefinite matrices).
+        residual : bool, optional
+            Also return each sample's relative residual
+            ``|A u - rhs|_2 / |rhs|_2`` (0 when ``rhs`` is 0).
 
         Returns
         -------
-        ndarray, shape (B, n, n)
+        u : ndarray, shape (B, n, n)
             Solutions on the full grid, zero on the boundary.
+        rel_residual : ndarray, shape (B,)
+            Only with ``residual=True``.
 
         Raises
         ------
@@ -316,15 +325,21 @@ class NodalGrid:
             message names the sample.
         """
         ids = range(len(rhs)) if sample_ids is None else sample_ids
-        b = self.to_unknowns(rhs)
+        b = self.to_unknowns(np.asarray(rhs, dtype=float))
         sol = np.empty_like(b)
+        res = np.zeros(len(b))
+        options = dict(_SPLU_OPTIONS, diag_pivot_thresh=float(pivot_threshold))
         for k, (mat, sid) in enumerate(zip(self.matrices(kx, ky, shift), ids)):
             try:
-                lu = scipy.sparse.linalg.splu(mat, **_SPLU_OPTIONS)
+                lu = scipy.sparse.linalg.splu(mat, **options)
             except RuntimeError as exc:  # SuperLU: "Factor is exactly singular"
                 raise ValueError(f"sample {int(sid)}: the {what} matrix is singular ({exc})") from None
             sol[k] = lu.solve(b[k])
-        return self.to_field(sol)
+            if residual:
+                norm = np.linalg.norm(b[k])
+                res[k] = np.linalg.norm(mat @ sol[k] - b[k]) / norm if norm > 0 else 0.0
+        field = self.to_field(sol)
+        return (field, res) if residual else field
 
 
 def face_coefficients(a, face_mean="harmonic"):
