@@ -9,7 +9,7 @@ carried through. :class:`OpKit` fits a whole Dataset written by opkit's solvers.
 __version__ = "0.1.0"
 
 from ._validation import FieldSamples, FieldSpec, as_samples
-from . import metrics
+from . import io, metrics
 from .base import ESTIMATORS, OperatorEstimator
 from .kit import OpKit
 from .models import TFNORegressor
@@ -24,6 +24,7 @@ __all__ = [
     "OperatorEstimator",
     "TFNORegressor",
     "as_samples",
+    "io",
     "load",
     "metrics",
 ]
