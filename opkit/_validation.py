@@ -20,6 +20,7 @@ __all__ = [
     "CHANNEL_DIMS",
     "FieldSpec",
     "FieldSamples",
+    "LazyFields",
     "as_samples",
     "extract_fields",
     "rebuild_fields",
@@ -246,7 +247,59 @@ def _finite_check(array: np.ndarray, what: str, names) -> None:
         )
 
 
-def extract_fields(X, what: str = "X", bc=None):
+def _is_dask(obj) -> bool:
+    return type(obj.variable._data).__module__.startswith("dask") or hasattr(obj.data, "dask")
+
+
+class LazyFields:
+    """A ``(sample, channel, *grid)`` view of dask-backed fields that reads on demand.
+
+    Training and prediction draw mini-batches with :meth:`take`, so a dataset
+    opened lazily (``xarray.open_dataset(..., chunks=...)`` or
+    :func:`opkit.io.open_dataset`) is never loaded whole. NaN and infinite
+    values are refused batch by batch, as they are read.
+
+    Parameters
+    ----------
+    arrays : list of dask.array.Array
+        One array ``(sample, *grid)`` per channel, all of one shape.
+    what : str
+        Name used in error messages (``"X"`` or ``"y"``).
+    names : list of str
+        Channel names, for error messages.
+    """
+
+    def __init__(self, arrays, what: str, names):
+        self.arrays = list(arrays)
+        self.what = what
+        self.names = list(names)
+        self.shape = (int(self.arrays[0].shape[0]), len(self.arrays), *map(int, self.arrays[0].shape[1:]))
+        self.transform = None
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def take(self, index) -> np.ndarray:
+        """Read the samples at positions ``index`` as a float32 array."""
+        index = np.asarray(index, dtype=np.int64)
+        # Reading in increasing order lets the storage layer coalesce chunks.
+        order = np.argsort(index, kind="stable")
+        wanted = index[order]
+        block = np.stack(
+            [np.asarray(a[wanted].compute(scheduler="synchronous"), dtype=np.float32) for a in self.arrays], axis=1
+        )
+        _finite_check(block, self.what, self.names)
+        batch = np.empty_like(block)
+        batch[order] = block
+        return self.transform(batch) if self.transform is not None else batch
+
+    def batches(self, batch_size: int):
+        """Yield consecutive blocks of samples, in order (for streaming statistics)."""
+        for start in range(0, len(self), batch_size):
+            yield self.take(np.arange(start, min(start + batch_size, len(self))))
+
+
+def extract_fields(X, what: str = "X", bc=None, lazy=False):
     """Validate a field and return ``(array, spec)`` with array ``(sample, channel, *grid)``.
 
     Parameters
@@ -259,10 +312,13 @@ def extract_fields(X, what: str = "X", bc=None):
         Name used in error messages.
     bc : dict, optional
         Boundary conditions overriding the ``bc_<dim>`` attributes.
+    lazy : bool, default=False
+        Keep dask-backed variables on disk: return a :class:`LazyFields` that
+        reads samples only when asked.
 
     Returns
     -------
-    array : numpy.ndarray
+    array : numpy.ndarray or LazyFields
         float32 array ``(n_samples, n_channels, *grid)``; never a view that
         could write back into the input.
     spec : FieldSpec
@@ -279,9 +335,9 @@ def extract_fields(X, what: str = "X", bc=None):
     if isinstance(X, np.ndarray) or (hasattr(X, "__array__") and not isinstance(X, (xr.Dataset, xr.DataArray))):
         return _extract_numpy(np.asarray(X), what)
     if isinstance(X, xr.DataArray):
-        return _extract_dataarray(X, what, bc)
+        return _extract_dataarray(X, what, bc, lazy)
     if isinstance(X, xr.Dataset):
-        return _extract_dataset(X, what, bc)
+        return _extract_dataset(X, what, bc, lazy)
     raise TypeError(
         f"{what} must be an xarray Dataset or DataArray (or a NumPy array), got {type(X).__name__}"
     )
@@ -331,7 +387,7 @@ def _require_sample(obj, what):
         )
 
 
-def _extract_dataarray(da: xr.DataArray, what: str, bc):
+def _extract_dataarray(da: xr.DataArray, what: str, bc, lazy=False):
     _require_sample(da, what)
     channel_dims = [d for d in da.dims if d in CHANNEL_DIMS]
     if len(channel_dims) > 1:
@@ -339,18 +395,24 @@ def _extract_dataarray(da: xr.DataArray, what: str, bc):
     channel_dim = channel_dims[0] if channel_dims else None
     grid_dims = [d for d in da.dims if d not in (SAMPLE_DIM, channel_dim)]
     order = [SAMPLE_DIM] + ([channel_dim] if channel_dim else []) + grid_dims
-    values = np.array(da.transpose(*order).values, dtype=np.float32, copy=True)
-    if channel_dim is None:
-        values = values[:, None]
-        labels = None
-    else:
+    labels = None
+    if channel_dim is not None:
         labels = (
             _jsonable(da.coords[channel_dim].values)
             if channel_dim in da.coords
             else list(range(da.sizes[channel_dim]))
         )
     name = da.name if da.name is not None else "field"
-    _finite_check(values, what, [name] if labels is None else [str(l) for l in labels])
+    channel_names = [name] if labels is None else [str(l) for l in labels]
+    if lazy and _is_dask(da):
+        ordered = da.transpose(*order).data
+        arrays = [ordered] if channel_dim is None else [ordered[:, c] for c in range(ordered.shape[1])]
+        values = LazyFields(arrays, what, channel_names)
+    else:
+        values = np.array(da.transpose(*order).values, dtype=np.float32, copy=True)
+        if channel_dim is None:
+            values = values[:, None]
+        _finite_check(values, what, channel_names)
     spec = FieldSpec(
         kind="dataarray",
         names=[str(name)],
@@ -367,7 +429,7 @@ def _extract_dataarray(da: xr.DataArray, what: str, bc):
     return values, spec
 
 
-def _extract_dataset(ds: xr.Dataset, what: str, bc):
+def _extract_dataset(ds: xr.Dataset, what: str, bc, lazy=False):
     _require_sample(ds, what)
     names = [str(n) for n in ds.data_vars]
     if not names:
@@ -387,10 +449,13 @@ def _extract_dataset(ds: xr.Dataset, what: str, bc):
             )
     grid_dims = [d for d in first.dims if d != SAMPLE_DIM]
     order = [SAMPLE_DIM] + grid_dims
-    values = np.stack(
-        [np.asarray(ds[n].transpose(*order).values, dtype=np.float32) for n in names], axis=1
-    )
-    _finite_check(values, what, names)
+    if lazy and any(_is_dask(ds[n]) for n in names):
+        values = LazyFields([ds[n].transpose(*order).data for n in names], what, names)
+    else:
+        values = np.stack(
+            [np.asarray(ds[n].transpose(*order).values, dtype=np.float32) for n in names], axis=1
+        )
+        _finite_check(values, what, names)
     spec = FieldSpec(
         kind="dataset",
         names=names,

@@ -30,7 +30,7 @@ from ._validation import (
     warn_default_bc,
 )
 from .layers.normalization import NormalizedOperator
-from .training import TrainConfig, resolve_device, train_module
+from .training import TrainConfig, resolve_device, subset, train_module
 
 __all__ = ["OperatorEstimator", "ESTIMATORS", "SHARED_PARAMS"]
 
@@ -98,6 +98,30 @@ _SHARED_PARAMS_DOC = """
         Write the training state there after every epoch; a ``fit`` with the
         same hyperparameters and data shapes resumes from it.
 """
+
+
+def _map_samples(data, fn):
+    """Apply a per-batch array transform now (in memory) or at read time (lazy)."""
+    if isinstance(data, np.ndarray):
+        return fn(data)
+    previous = data.transform
+    data.transform = fn if previous is None else (lambda batch: fn(previous(batch)))
+    # The transformed shape, from one empty-valued sample.
+    data.shape = (data.shape[0],) + fn(np.zeros((1,) + tuple(data.shape[1:]), np.float32)).shape[1:]
+    return data
+
+
+def _as_source(data):
+    return torch.from_numpy(data) if isinstance(data, np.ndarray) else data
+
+
+def _stream(data, batch_size: int = 256):
+    """The samples of a tensor or lazy source as tensors, a block at a time."""
+    if torch.is_tensor(data):
+        yield data
+    else:
+        for block in data.batches(batch_size):
+            yield torch.from_numpy(block)
 
 
 def _register(cls):
@@ -177,7 +201,10 @@ class OperatorEstimator(RegressorMixin, BaseEstimator):
         for axis, dim in enumerate(out_spec.grid_dims):
             if dim not in in_spec.grid_dims:
                 aligned = np.expand_dims(aligned, 2 + axis)
-        return np.ascontiguousarray(np.broadcast_to(aligned, shape))
+        if list(aligned.shape) == shape:
+            return np.ascontiguousarray(aligned)
+        # broadcast_to gives a read-only view; training needs its own array.
+        return np.array(np.broadcast_to(aligned, shape))
 
     def _loss_function(self, out_spec: FieldSpec):
         from .metrics import make_loss
@@ -214,8 +241,8 @@ class OperatorEstimator(RegressorMixin, BaseEstimator):
         self
         """
         X_obj, y_obj = unwrap(X), unwrap(y)
-        X_arr, in_spec = extract_fields(X_obj, "X")
-        y_arr, out_spec = extract_fields(y_obj, "y")
+        X_arr, in_spec = extract_fields(X_obj, "X", lazy=True)
+        y_arr, out_spec = extract_fields(y_obj, "y", lazy=True)
         if X_arr.shape[0] != y_arr.shape[0]:
             raise ValueError(
                 f"X and y have different numbers of samples ({X_arr.shape[0]} vs {y_arr.shape[0]})"
@@ -224,7 +251,7 @@ class OperatorEstimator(RegressorMixin, BaseEstimator):
             raise ValueError(f"fit needs at least 2 samples, got {X_arr.shape[0]}")
         self._check_grid(out_spec, "y")
         warn_default_bc(out_spec, y_obj, "y")
-        X_arr = self._align_input(X_arr, in_spec, out_spec, "X")
+        X_arr = _map_samples(X_arr, lambda a: self._align_input(a, in_spec, out_spec, "X"))
         device = resolve_device(self.device)
         seed = self._seed()
         generator = torch.Generator().manual_seed(seed)
@@ -249,15 +276,16 @@ class OperatorEstimator(RegressorMixin, BaseEstimator):
                 f"early_stopping=True needs validation samples, but validation_fraction="
                 f"{self.validation_fraction} of {n} samples is 0"
             )
-        val_idx, train_idx = order[:n_val], order[n_val:]
-        X_t, y_t = torch.from_numpy(X_arr), torch.from_numpy(y_arr)
-        X_train, y_train = X_t[train_idx], y_t[train_idx]
-        if not reuse:
-            if self.normalize:
-                network.input_normalizer.update(X_train)
-                network.output_normalizer.update(y_train)
-                network.input_normalizer.finalize()
-                network.output_normalizer.finalize()
+        val_idx, train_idx = order[:n_val].numpy(), order[n_val:].numpy()
+        # In-memory data become tensors; lazily opened data stay on disk and are
+        # read batch by batch (LazyFields), so training never loads them whole.
+        X_t, y_t = _as_source(X_arr), _as_source(y_arr)
+        X_train, y_train = subset(X_t, train_idx), subset(y_t, train_idx)
+        if not reuse and self.normalize:
+            for normalizer, data in ((network.input_normalizer, X_train), (network.output_normalizer, y_train)):
+                for batch in _stream(data):
+                    normalizer.update(batch)
+                normalizer.finalize()
         network = network.to(device)
 
         config = TrainConfig(
@@ -280,8 +308,8 @@ class OperatorEstimator(RegressorMixin, BaseEstimator):
             config,
             device=device,
             generator=generator,
-            X_val=X_t[val_idx] if n_val else None,
-            y_val=y_t[val_idx] if n_val else None,
+            X_val=subset(X_t, val_idx) if n_val else None,
+            y_val=subset(y_t, val_idx) if n_val else None,
             history=self.history_ if reuse else None,
         )
         self.model_ = network
@@ -304,9 +332,9 @@ class OperatorEstimator(RegressorMixin, BaseEstimator):
     def _prepare_query(self, X):
         check_is_fitted(self, "model_")
         X_obj = unwrap(X)
-        X_arr, spec = extract_fields(X_obj, "X")
+        X_arr, spec = extract_fields(X_obj, "X", lazy=True)
         check_consistent(spec, self.input_spec_, "X")
-        X_arr = reorder_like(X_arr, spec, self.input_spec_)
+        given = spec
         spec = copy.copy(spec)
         spec.grid_dims = list(self.input_spec_.grid_dims)
         if not self.resolution_invariant:
@@ -319,18 +347,21 @@ class OperatorEstimator(RegressorMixin, BaseEstimator):
         self._check_grid(spec, "X")
         out_like = copy.copy(self.output_spec_)
         out_like.sizes = {d: spec.sizes.get(d, self.output_spec_.sizes[d]) for d in self.output_spec_.grid_dims}
-        X_arr = self._align_input(X_arr, spec, out_like, "X (predict)")
+        X_arr = _map_samples(
+            X_arr, lambda a: self._align_input(reorder_like(a, given, self.input_spec_), spec, out_like, "X (predict)")
+        )
         sample_coord = X_obj[SAMPLE_DIM].values if isinstance(X_obj, (xr.Dataset, xr.DataArray)) and SAMPLE_DIM in X_obj.coords else None
         return X_arr, spec, sample_coord
 
     @torch.no_grad()
-    def _predict_array(self, X_arr: np.ndarray) -> np.ndarray:
+    def _predict_array(self, X_arr) -> np.ndarray:
         network = self.model_
         network.eval()
         outputs = []
-        for start in range(0, X_arr.shape[0], int(self.batch_size)):
-            batch = torch.from_numpy(X_arr[start : start + int(self.batch_size)]).to(self.device_)
-            outputs.append(network(batch).float().cpu().numpy())
+        for start in range(0, len(X_arr), int(self.batch_size)):
+            stop = min(start + int(self.batch_size), len(X_arr))
+            block = X_arr[start:stop] if isinstance(X_arr, np.ndarray) else X_arr.take(np.arange(start, stop))
+            outputs.append(network(torch.from_numpy(block).to(self.device_)).float().cpu().numpy())
         return np.concatenate(outputs, axis=0)
 
     def predict(self, X):

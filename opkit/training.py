@@ -15,6 +15,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from .serialization import (
@@ -24,7 +25,7 @@ from .serialization import (
     write_checkpoint,
 )
 
-__all__ = ["TrainConfig", "train_module", "resolve_device"]
+__all__ = ["TrainConfig", "train_module", "resolve_device", "subset", "SampleSubset"]
 
 SCHEDULERS = ("onecycle", "cosine", "constant")
 
@@ -91,11 +92,39 @@ def _batches(n: int, batch_size: int, generator: torch.Generator | None):
     return [order[i : i + batch_size] for i in range(0, n, batch_size)]
 
 
+class SampleSubset:
+    """The samples ``indices`` of a lazy source (anything with ``take`` and ``len``)."""
+
+    def __init__(self, source, indices):
+        self.source = source
+        self.indices = np.asarray(indices, dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.indices)
+
+    def take(self, index) -> np.ndarray:
+        """Read the subset's samples at positions ``index``."""
+        return self.source.take(self.indices[np.asarray(index)])
+
+    def batches(self, batch_size: int):
+        """Yield blocks of the subset's samples in storage order (for streaming statistics)."""
+        ordered = np.sort(self.indices)
+        for start in range(0, len(ordered), batch_size):
+            yield self.source.take(ordered[start : start + batch_size])
+
+
+def subset(source, indices):
+    """Samples ``indices`` of a tensor (indexed now) or of a lazy source (read later)."""
+    if torch.is_tensor(source):
+        return source[torch.as_tensor(indices)]
+    return SampleSubset(source, indices)
+
+
 def _take(source, index):
     """A batch from a tensor (fast path) or from any object with ``take(index)``."""
     if torch.is_tensor(source):
         return source[index]
-    return source.take(index)
+    return torch.from_numpy(source.take(index.numpy()))
 
 
 @torch.no_grad()

@@ -314,3 +314,31 @@ def test_unknown_cuda_device_is_clear(darcy):
         pytest.skip("CUDA present")
     with pytest.raises(ValueError, match="CUDA is not available"):
         tiny(device="cuda").fit(train.a, train.u)
+
+
+# ------------------------------------------------------------------- lazy (dask-backed) data
+def test_fit_predict_from_lazily_opened_file(darcy, tmp_path):
+    """A netCDF opened with dask chunks trains and predicts like the in-memory data."""
+    import dask.array
+
+    train, test = darcy
+    path = tmp_path / "darcy.nc"
+    train.to_netcdf(path, engine="h5netcdf")
+    with xr.open_dataset(path, engine="h5netcdf", chunks={"sample": 8}) as lazy:
+        assert isinstance(lazy.a.data, dask.array.Array)
+        from_disk = tiny(max_epochs=1).fit(lazy.a, lazy.u)
+        assert isinstance(lazy.a.data, dask.array.Array)  # nothing was loaded into the Dataset
+        lazy_pred = from_disk.predict(lazy.a)
+    in_memory = tiny(max_epochs=1).fit(train.a, train.u)
+    np.testing.assert_allclose(lazy_pred.values, in_memory.predict(train.a).values, rtol=1e-4, atol=1e-5)
+
+
+def test_lazy_nan_is_reported(darcy, tmp_path):
+    train, _ = darcy
+    bad = train.copy(deep=True)
+    bad.u[5, 2, 2] = np.nan
+    path = tmp_path / "bad.nc"
+    bad.to_netcdf(path, engine="h5netcdf")
+    with xr.open_dataset(path, engine="h5netcdf", chunks={"sample": 8}) as lazy:
+        with pytest.raises(ValueError, match=r"y contains 1 NaN"):
+            tiny(max_epochs=1).fit(lazy.a, lazy.u)
