@@ -151,7 +151,7 @@ def test_helmholtz_manufactured_solution_order_two_and_richardson_four():
         extrapolated.append(np.abs((4 * fine - u[0]) / 3 - u_exact).max())
     p2, p4 = orders(plain), orders(extrapolated)
     assert 1.9 <= p2.min() and p2.max() <= 2.1, (plain, p2)  # measured 2.00
-    assert p4.min() >= 3.7, (extrapolated, p4)  # measured 3.9, 4.0
+    assert p4.min() >= 3.8, (extrapolated, p4)  # measured 4.04, 4.01
 
 
 def test_helmholtz_singular_and_nearly_singular_systems_name_the_sample():
