@@ -60,7 +60,6 @@ The module's :class:`NodalGrid` is shared with :mod:`solvers.helmholtz`.
 from __future__ import annotations
 
 import functools
-import math
 
 import numpy as np
 import scipy.sparse
