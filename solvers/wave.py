@@ -156,19 +156,19 @@ def _fill_ghosts(u, periodic):
 
 
 def _outflow_ghosts(cur, prev, r):
-    """First-order Engquist-Majda ghosts: u_t = -c u_n by upwinding from the previous level.
+    """First-order Engquist-Majda ghosts: u_t = -c u_n, upwinded from the previous level.
 
-    ``r`` (B, 1, 1) is the Courant number c dt / h at the edge; the ghost
-    layers of ``cur`` are advanced from those of ``prev`` (one step older).
+    ``r`` (B, M + 4, M + 4) holds the Courant number ``c dt / h`` continued
+    into the ghost layers; the ghost layers of ``cur`` are advanced from those
+    of ``prev`` (one step older) and their inner neighbours.
     """
     g = GHOST
-    r = r.reshape(-1, 1)
     for k in range(g - 1, -1, -1):  # inner ghost layer first: the outer one leans on it
         j = -1 - k
-        cur[:, k] = prev[:, k] + r * (prev[:, k + 1] - prev[:, k])
-        cur[:, j] = prev[:, j] + r * (prev[:, j - 1] - prev[:, j])
-        cur[:, :, k] = prev[:, :, k] + r * (prev[:, :, k + 1] - prev[:, :, k])
-        cur[:, :, j] = prev[:, :, j] + r * (prev[:, :, j - 1] - prev[:, :, j])
+        cur[:, k] = prev[:, k] + r[:, k] * (prev[:, k + 1] - prev[:, k])
+        cur[:, j] = prev[:, j] + r[:, j] * (prev[:, j - 1] - prev[:, j])
+        cur[:, :, k] = prev[:, :, k] + r[:, :, k] * (prev[:, :, k + 1] - prev[:, :, k])
+        cur[:, :, j] = prev[:, :, j] + r[:, :, j] * (prev[:, :, j - 1] - prev[:, :, j])
 
 
 def _sponge_profile(n, width, s_max):
@@ -232,7 +232,8 @@ def _advance(u0, c, times, steps, h, space_order, periodic, sponge, v0=None):
         a1 = 2.0 / (1.0 + half)
         a2 = (1.0 - half) / (1.0 + half)
         a3 = dt * dt * cc * cc / (1.0 + half)
-    r_edge = (dt * cc.reshape(b, -1).max(axis=1) / h)[:, None, None]
+    # Local Courant numbers for the outflow ghosts (c continued constant outwards).
+    r_edge = np.pad(cc, ((0, 0), (g, g), (g, g)), mode="edge") * (dt / h) if not periodic else None
     out = np.empty((b, len(times), n, n))
     out[:, 0] = u0
     cur = np.zeros((b, m + 2 * g, m + 2 * g))
