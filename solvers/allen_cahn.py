@@ -51,6 +51,7 @@ import xarray as xr
 
 from ._cli import run_cli
 from ._etd import etdrk4_coefficients
+from .burgers import etdrk4_step
 from ._spec import BlowUpError, Parameter, SolverSpec
 
 __all__ = [
@@ -157,15 +158,7 @@ class AllenCahn:
         """
         if dt not in self._coeffs:
             self._coeffs[dt] = etdrk4_coefficients(self.linear, dt)
-        e, e2, q, f1, f2, f3 = self._coeffs[dt]
-        nv = self.nonlinear(v)
-        a = e2 * v + q * nv
-        na = self.nonlinear(a)
-        b = e2 * v + q * na
-        nb = self.nonlinear(b)
-        c = e2 * a + q * (2.0 * nb - nv)
-        nc = self.nonlinear(c)
-        return e * v + f1 * nv + 2.0 * f2 * (na + nb) + f3 * nc
+        return etdrk4_step(v, self._coeffs[dt], self.nonlinear)
 
 
 def solve(u0, times, epsilon=220.0, n_substeps=None, max_dt=None, stabilization=2.0, dealias=True, length=1.0,

@@ -43,7 +43,7 @@ import xarray as xr
 from ._cli import run_cli
 from ._spec import Parameter, SolverSpec
 from .darcy import BC, NodalGrid, _as_batch, _coords, _field_attrs, stride
-from .poisson import gaussian_sum
+from .poisson import check_nested, gaussian_sum
 
 __all__ = [
     "SOLVER",
@@ -188,11 +188,8 @@ def validate(params):
     if k is None or k < 3:
         raise ValueError(f"solver_resolution must be >= 3 (one interior node), got {k!r}")
     stride(params["resolution"], k)
-    if params["richardson"] and ((k - 1) % 2 or ((k - 1) // 2) % (params["resolution"] - 1)):
-        raise ValueError(
-            f"richardson needs the grid of spacing 2h to hold the stored nodes: (solver_resolution - 1)/2 = "
-            f"{(k - 1) / 2:g} must be a multiple of resolution - 1 = {params['resolution'] - 1}"
-        )
+    if params["richardson"]:
+        check_nested(params["resolution"], k)
     if not params["omega"] > 0:
         raise ValueError(f"omega must be > 0, got {params['omega']!r}")
     if not 1 <= params["n_bumps_min"] <= params["n_bumps_max"]:
