@@ -25,7 +25,12 @@ extensions = [
 ]
 
 autosummary_generate = True
-autodoc_default_options = {"members": True, "inherited-members": False}
+autodoc_default_options = {
+    "members": True,
+    "inherited-members": False,
+    # scikit-learn's metadata-routing setters are generated, not opkit API.
+    "exclude-members": "set_fit_request,set_predict_request,set_score_request",
+}
 numpydoc_show_class_members = False
 numpydoc_validation_checks = set()
 intersphinx_mapping = {}

@@ -135,8 +135,8 @@ class OperatorEstimator(RegressorMixin, BaseEstimator):
     Subclasses store their hyperparameters in ``__init__`` (scikit-learn
     style: no validation, no work) and implement :meth:`_build_network`.
 
-    Attributes set by ``fit``
-    -------------------------
+    Attributes
+    ----------
     model_ : torch.nn.Module
         The trained network (with its normalisers), on ``device_``.
     input_spec_, output_spec_ : FieldSpec
