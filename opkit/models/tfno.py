@@ -82,7 +82,7 @@ class TFNORegressor(OperatorEstimator):
         loss="l2",
         max_epochs=20,
         batch_size=16,
-        learning_rate=5e-3,
+        learning_rate=1e-2,
         weight_decay=1e-4,
         scheduler="onecycle",
         validation_fraction=0.1,
