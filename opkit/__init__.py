@@ -12,7 +12,7 @@ from ._validation import FieldSamples, FieldSpec, as_samples
 from . import io, metrics
 from .base import ESTIMATORS, OperatorEstimator
 from .kit import OpKit
-from .models import TFNORegressor
+from .models import LSMOperator, MgNOOperator, TFNORegressor
 from .persistence import load
 
 __all__ = [
@@ -20,6 +20,8 @@ __all__ = [
     "ESTIMATORS",
     "FieldSamples",
     "FieldSpec",
+    "LSMOperator",
+    "MgNOOperator",
     "OpKit",
     "OperatorEstimator",
     "TFNORegressor",

@@ -50,6 +50,9 @@ def save_estimator(estimator, path):
         "kind": "estimator",
         "estimator": type(estimator).__name__,
         "params": params,
+        # JSON has no tuples; remember which parameters were tuples so that
+        # load gives back equal get_params() (e.g. MgNO's pre_smoothing).
+        "tuple_params": sorted(k for k, v in params.items() if isinstance(v, tuple)),
         "input_spec": estimator.input_spec_.to_dict(),
         "output_spec": estimator.output_spec_.to_dict(),
         "history": _jsonable(estimator.history_),
@@ -92,7 +95,10 @@ def load(path, device="cpu", **overrides):
     name = meta.get("estimator")
     if name not in ESTIMATORS:
         raise ValueError(f"{path} names an unknown estimator class {name!r}; known: {sorted(ESTIMATORS)}")
-    estimator = ESTIMATORS[name](**meta["params"])
+    params = dict(meta["params"])
+    for key in meta.get("tuple_params", []):
+        params[key] = tuple(params[key])
+    estimator = ESTIMATORS[name](**params)
     if overrides:
         estimator.set_params(**overrides)
     in_spec = FieldSpec.from_dict(meta["input_spec"])

@@ -13,15 +13,28 @@ grid dim: zeros for Dirichlet, circular for periodic, reflection for Neumann.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
+from numbers import Integral
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["PADDING_FOR_BC", "padding_modes", "bc_pad", "BCConv2d", "BCProlongation", "MultigridCycle", "MgNONet"]
+__all__ = [
+    "PADDING_FOR_BC",
+    "padding_modes",
+    "smoothing_schedule",
+    "max_levels",
+    "bc_pad",
+    "BCConv2d",
+    "BCProlongation",
+    "MultigridCycle",
+    "MgNONet",
+]
 
-#: Padding mode used for each boundary condition of the data.
+#: Padding mode used for each boundary condition of the data; any other
+#: (e.g. ``"none"`` for a time axis) is padded with zeros, as Dirichlet.
 PADDING_FOR_BC = {"dirichlet": "zeros", "periodic": "circular", "neumann": "reflect"}
 _PADDING_CHOICES = ("zeros", "circular", "reflect")
 
@@ -60,7 +73,7 @@ def padding_modes(padding, grid_dims, bc) -> tuple:
     modes = []
     for dim, mode in zip(grid_dims, per_dim):
         if mode == "auto":
-            mode = PADDING_FOR_BC.get(bc.get(dim, "periodic"), "circular")
+            mode = PADDING_FOR_BC.get(bc.get(dim, "periodic"), "zeros")
         if mode not in _PADDING_CHOICES:
             raise ValueError(f"padding for '{dim}' must be 'auto' or one of {_PADDING_CHOICES}, got {mode!r}")
         modes.append(mode)
@@ -160,13 +173,49 @@ class BCProlongation(nn.ConvTranspose2d):
         return super().extra_repr() + f", modes={self.modes}"
 
 
-def _smoothing_counts(value, n_levels: int, name: str) -> list:
-    if isinstance(value, (int,)) and not isinstance(value, bool):
+def max_levels(sizes) -> int:
+    """The most levels a grid supports: ``floor(log2(min(sizes))) - 1``, at least 1.
+
+    The coarsest grid then keeps 4 to 7 points per side (4 x 4 for a 16 x 16
+    or 64 x 64 grid, 6 x 6 for 85 x 85); on fewer, a 3 x 3 stencil sees
+    mostly padding.
+
+    Parameters
+    ----------
+    sizes : sequence of int
+
+    Returns
+    -------
+    int
+    """
+    return max(1, int(math.floor(math.log2(max(2, min(int(n) for n in sizes))))) - 1)
+
+
+def smoothing_schedule(value, n_levels: int, name: str = "smoothing") -> list:
+    """Smoothing steps per level from an int (every level) or a sequence (cut to ``n_levels``).
+
+    Parameters
+    ----------
+    value : int or sequence of int
+    n_levels : int
+    name : str
+        Hyperparameter name, for error messages.
+
+    Returns
+    -------
+    list of int
+
+    Raises
+    ------
+    ValueError
+        A sequence shorter than ``n_levels`` or a negative count.
+    """
+    if isinstance(value, Integral) and not isinstance(value, bool):
         counts = [int(value)] * n_levels
     else:
         counts = [int(v) for v in value]
         if len(counts) < n_levels:
-            raise ValueError(f"{name} gives {len(counts)} counts but {n_levels} levels are used")
+            raise ValueError(f"{name}={tuple(value)!r} gives {len(counts)} counts but {n_levels} levels are used")
         counts = counts[:n_levels]
     if any(c < 0 for c in counts):
         raise ValueError(f"{name} counts must be >= 0, got {counts}")
@@ -185,8 +234,9 @@ class MultigridCycle(nn.Module):
     on level ``l > 1``, ``f_l = R_l f_{l-1}`` and ``u_l = Pi_l u_{l-1}``
     (3 x 3, stride 2), then ``pre[l-1]`` steps. Up again: ``u_l <- u_l +
     P_l u_{l+1}`` (:class:`BCProlongation`), then ``post[l-1]`` steps
-    (``post = 0`` everywhere is MgNO's default "\\"-cycle, a V-cycle
-    otherwise). The output is ``u_1``. The map ``f -> u`` is linear.
+    (``post = 0`` everywhere is MgNO's default, a sawtooth cycle that
+    smooths only on the way down; a V-cycle otherwise). The output is
+    ``u_1``. The map ``f -> u`` is linear.
 
     Parameters
     ----------
