@@ -11,6 +11,8 @@ estimator lists its hyperparameters in ``__init__`` and implements
 from __future__ import annotations
 
 import copy
+import inspect
+import re
 
 import numpy as np
 import torch
@@ -29,7 +31,7 @@ from ._validation import (
     unwrap,
     warn_default_bc,
 )
-from .layers.normalization import NormalizedOperator
+from .layers.normalization import NormalizedOperator, make_normalizer
 from .training import TrainConfig, resolve_device, subset, train_module
 
 __all__ = ["OperatorEstimator", "ESTIMATORS", "SHARED_PARAMS"]
@@ -79,9 +81,12 @@ _SHARED_PARAMS_DOC = """
         epochs and keep the best weights.
     n_iter_no_change : int, default=10
         Patience of early stopping, in epochs.
-    normalize : bool, default=True
-        Normalise inputs and outputs channel-wise (mean 0, std 1) inside the
-        network; statistics come from the training samples.
+    normalize : {"channel", "pointwise"} or bool, default=True
+        Normalise inputs and outputs to mean 0 and std 1 inside the network,
+        with statistics from the training samples: ``"channel"`` (or
+        ``True``) one mean and std per channel; ``"pointwise"`` one per
+        channel and grid point (removes the mean field; resampled when
+        ``predict`` sees another grid); ``False`` none.
     device : str, default="auto"
         ``"auto"`` uses CUDA when available, else the CPU; ``"cpu"``,
         ``"cuda"``, ``"cuda:1"`` are accepted.
@@ -124,6 +129,25 @@ def _stream(data, batch_size: int = 256):
             yield torch.from_numpy(block)
 
 
+def _document_defaults(doc, init):
+    """Write ``init``'s own defaults into the shared parameters' entries of ``doc``.
+
+    :func:`shared_params_doc` gives the defaults of :data:`SHARED_PARAMS`; an
+    estimator may choose others (TFNO's batch size, MgNO's loss), and its
+    docstring should say so.
+    """
+    if not doc:
+        return doc
+    parameters = inspect.signature(init).parameters
+    for name in SHARED_PARAMS:
+        if name in parameters:
+            default = parameters[name].default
+            shown = f'"{default}"' if isinstance(default, str) else repr(default)
+            pattern = rf"^(    {name} : [^\n]*?)(, default=[^\n]*)?$"
+            doc = re.sub(pattern, lambda m: f"{m.group(1)}, default={shown}", doc, count=1, flags=re.M)
+    return doc
+
+
 def _register(cls):
     ESTIMATORS[cls.__name__] = cls
     return cls
@@ -159,6 +183,7 @@ class OperatorEstimator(RegressorMixin, BaseEstimator):
         super().__init_subclass__(**kwargs)
         if not cls.__name__.startswith("_"):
             _register(cls)
+        cls.__doc__ = _document_defaults(cls.__doc__, cls.__init__)
 
     # -- hooks for subclasses ---------------------------------------------------------
     def _build_network(self, in_channels: int, out_channels: int, input_spec: FieldSpec,
@@ -168,6 +193,15 @@ class OperatorEstimator(RegressorMixin, BaseEstimator):
 
     def _check_grid(self, spec: FieldSpec, what: str) -> None:
         """Hook: refuse grids the network cannot handle (e.g. sizes not divisible by 2**k)."""
+
+    def _make_network(self, in_channels: int, out_channels: int, input_spec: FieldSpec,
+                      output_spec: FieldSpec) -> NormalizedOperator:
+        """The network of :meth:`_build_network` between the normalisers ``normalize`` asks for."""
+        grid = [output_spec.sizes[d] for d in output_spec.grid_dims]
+        periodic = [output_spec.bc.get(d) == "periodic" for d in output_spec.grid_dims]
+        normalizers = [make_normalizer(self.normalize, n, grid, periodic) for n in (in_channels, out_channels)]
+        core = self._build_network(in_channels, out_channels, input_spec, output_spec)
+        return NormalizedOperator(core, in_channels, out_channels, *normalizers)
 
     # -- data plumbing ------------------------------------------------------------------
     def _seed(self) -> int:
@@ -265,8 +299,7 @@ class OperatorEstimator(RegressorMixin, BaseEstimator):
             # the weights without changing the user's global torch seed.
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(seed)
-                core = self._build_network(X_arr.shape[1], y_arr.shape[1], in_spec, out_spec)
-            network = NormalizedOperator(core, X_arr.shape[1], y_arr.shape[1])
+                network = self._make_network(X_arr.shape[1], y_arr.shape[1], in_spec, out_spec)
 
         n = X_arr.shape[0]
         order = torch.randperm(n, generator=generator)

@@ -86,7 +86,7 @@ def load(path, device="cpu", **overrides):
         Not an opkit estimator file, truncated, tampered with, or naming an
         unknown estimator class.
     """
-    from .base import ESTIMATORS, NormalizedOperator
+    from .base import ESTIMATORS
     from .training import resolve_device
 
     tensors, meta = read_checkpoint(path)
@@ -104,8 +104,7 @@ def load(path, device="cpu", **overrides):
     in_spec = FieldSpec.from_dict(meta["input_spec"])
     out_spec = FieldSpec.from_dict(meta["output_spec"])
     n_in, n_out = meta["channels"]
-    core = estimator._build_network(n_in, n_out, in_spec, out_spec)
-    network = NormalizedOperator(core, n_in, n_out)
+    network = estimator._make_network(n_in, n_out, in_spec, out_spec)
     expected = {k for k, v in network.state_dict().items() if torch.is_tensor(v)}
     if set(tensors) != expected:
         missing, extra = sorted(expected - set(tensors)), sorted(set(tensors) - expected)
