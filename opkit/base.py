@@ -34,7 +34,7 @@ from ._validation import (
 from .layers.normalization import NormalizedOperator, make_normalizer
 from .training import TrainConfig, resolve_device, subset, train_module
 
-__all__ = ["OperatorEstimator", "ESTIMATORS", "SHARED_PARAMS"]
+__all__ = ["OperatorEstimator", "ESTIMATORS", "SHARED_PARAMS", "shared_params_doc", "fitted_attributes_doc"]
 
 #: Registry of estimator classes by name, used by :func:`opkit.load` and :class:`opkit.OpKit`.
 ESTIMATORS: dict = {}
@@ -500,4 +500,27 @@ class OperatorEstimator(RegressorMixin, BaseEstimator):
 def shared_params_doc() -> str:
     """The Parameters entries of the shared hyperparameters, for subclass docstrings."""
     return _SHARED_PARAMS_DOC
+
+
+_FITTED_ATTRIBUTES_DOC = """Attributes
+    ----------
+    model_ : torch.nn.Module
+        The trained network with its normalisers.
+    history_ : dict
+        Per-epoch ``train_loss``, ``val_loss``, ``lr`` and ``time``.
+    input_spec_, output_spec_ : FieldSpec
+        What ``fit`` saw: names, dims, coordinates, attributes, boundary
+        conditions.
+    n_params_ : int
+        Trainable parameters (a complex weight counts as two).
+    n_epochs_ : int
+        Epochs trained.
+    device_ : torch.device
+        Device of ``model_``.
+"""
+
+
+def fitted_attributes_doc() -> str:
+    """The Attributes section every estimator shares, for subclass docstrings."""
+    return _FITTED_ATTRIBUTES_DOC
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..base import OperatorEstimator, shared_params_doc
+from ..base import OperatorEstimator, fitted_attributes_doc, shared_params_doc
 from ..layers.latent_spectral import LSMNet, auto_patch_size
 
 __all__ = ["LSMOperator"]
@@ -52,21 +52,7 @@ class LSMOperator(OperatorEstimator):
     positional_embedding : bool, default=True
         Append the grid coordinates (on [0, 1]) as input channels.
     {shared_params_doc()}
-    Attributes
-    ----------
-    model_ : torch.nn.Module
-        The trained network with its normalisers.
-    history_ : dict
-        Per-epoch losses.
-    input_spec_, output_spec_ : FieldSpec
-        What ``fit`` saw.
-    n_params_ : int
-        Trainable parameters.
-    n_epochs_ : int
-        Epochs trained.
-    device_ : torch.device
-        Device of ``model_``.
-
+    {fitted_attributes_doc()}
     Examples
     --------
     >>> from opkit.models import LSMOperator

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..base import OperatorEstimator, shared_params_doc
+from ..base import OperatorEstimator, fitted_attributes_doc, shared_params_doc
 from ..layers.multigrid_conv import MgNONet, max_levels, padding_modes, smoothing_schedule
 
 __all__ = ["MgNOOperator"]
@@ -36,6 +36,13 @@ class MgNOOperator(OperatorEstimator):
     :func:`~opkit.layers.multigrid_conv.max_levels` (3 levels on 16 x 16, 5
     on 64 x 64), which lowers the parameter count.
 
+    Training defaults were measured on the embedded 16 x 16 Darcy data (20
+    epochs, seed 0, test relative L2): outputs normalised per grid point, as
+    MgNO's own code does (0.084 against 0.091 with one mean and std per
+    channel); relative L2 training loss (0.082, and a lower test H1 error
+    too, against 0.084 with MgNO's H1 loss); AdamW at 2e-3 (1e-3: 0.083;
+    5e-3 diverges). See ``docs/benchmarks.rst``.
+
     Parameters
     ----------
     channels : int, default=24
@@ -55,21 +62,7 @@ class MgNOOperator(OperatorEstimator):
         Convolution padding; ``"auto"`` follows the ``bc_*`` attributes of
         ``y``; a dict gives one mode (or ``"auto"``) per grid dim name.
     {shared_params_doc()}
-    Attributes
-    ----------
-    model_ : torch.nn.Module
-        The trained network with its normalisers.
-    history_ : dict
-        Per-epoch losses.
-    input_spec_, output_spec_ : FieldSpec
-        What ``fit`` saw.
-    n_params_ : int
-        Trainable parameters.
-    n_epochs_ : int
-        Epochs trained.
-    device_ : torch.device
-        Device of ``model_``.
-
+    {fitted_attributes_doc()}
     Examples
     --------
     >>> from opkit.models import MgNOOperator
@@ -91,7 +84,7 @@ class MgNOOperator(OperatorEstimator):
         post_smoothing=0,
         padding="auto",
         *,
-        loss="h1",
+        loss="l2",
         max_epochs=20,
         batch_size=8,
         learning_rate=2e-3,
@@ -100,7 +93,7 @@ class MgNOOperator(OperatorEstimator):
         validation_fraction=0.1,
         early_stopping=False,
         n_iter_no_change=10,
-        normalize=True,
+        normalize="pointwise",
         device="auto",
         random_state=None,
         verbose=0,

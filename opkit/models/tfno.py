@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..base import OperatorEstimator, shared_params_doc
+from ..base import OperatorEstimator, fitted_attributes_doc, shared_params_doc
 from ..layers.multigrid import MultigridPatched
 
 __all__ = ["TFNORegressor"]
@@ -40,21 +40,7 @@ class TFNORegressor(OperatorEstimator):
         Fourier layers (it lets a periodic basis represent non-periodic
         fields). ``"auto"``: 0.125 when any grid dim is non-periodic, else 0.
     {shared_params_doc()}
-    Attributes
-    ----------
-    model_ : torch.nn.Module
-        The trained network with its normalisers.
-    history_ : dict
-        Per-epoch losses.
-    input_spec_, output_spec_ : FieldSpec
-        What ``fit`` saw.
-    n_params_ : int
-        Trainable parameters (complex weights count twice).
-    n_epochs_ : int
-        Epochs trained.
-    device_ : torch.device
-        Device of ``model_``.
-
+    {fitted_attributes_doc()}
     Examples
     --------
     >>> from opkit import TFNORegressor
