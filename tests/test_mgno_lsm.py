@@ -274,3 +274,21 @@ def test_cuda_fit_predict(darcy, name, tmp_path):
     assert isinstance(pred.values, np.ndarray) and np.isfinite(pred.values).all()
     cpu = opkit.load(est.save(tmp_path / f"{name}.opkit"))  # device="cpu"
     np.testing.assert_allclose(cpu.predict(test.a).values, pred.values, rtol=1e-3, atol=1e-4)
+
+
+# ------------------------------------------------------------------- learning on real data
+@pytest.mark.parametrize("name, epochs", [("mgno", 10), ("lsm", 3)])
+def test_learns_the_shipped_darcy_operator(name, epochs):
+    """Tiny configurations on all 1000 training pairs: within a few epochs the test error
+    falls to a third of that of predicting the mean training field (0.485 on this set).
+    Measured (one thread): MgNO 0.126 after 10 epochs, LSM 0.117 after 3."""
+    bound = 0.16
+    from opkit.data import load_darcy_small
+    from opkit.metrics import relative_error
+
+    train, test = load_darcy_small("both")
+    est = tiny(name, max_epochs=epochs).fit(train.a, train.u)
+    l2 = relative_error(est.predict(test.a), test.u, norm="l2")
+    mean_field = xr.zeros_like(test.u) + train.u.mean("sample")
+    baseline = relative_error(mean_field, test.u, norm="l2")
+    assert l2 < bound < baseline, (l2, baseline)
