@@ -88,10 +88,11 @@ __all__ = [
 
 STEPPERS = ("etdrk4", "rk4cn", "fno-cn-euler")
 
-#: Largest Courant number ``dt * max|u| / h`` each stepper accepts. RK4-type
-#: explicit parts are stable up to |lambda dt| ~ 2.8 on the imaginary axis,
-#: i.e. about 0.95 h/|u| with the 2/3 square; 0.9 keeps a margin. Forward Euler
-#: has no imaginary-axis stability, FNO's dt is ~0.03 h/|u|: 0.25 is a guard.
+#: Largest Courant number :math:`\Delta t \max|u| / h` each stepper accepts.
+#: RK4-type explicit parts are stable up to :math:`|\lambda \Delta t| \approx 2.8`
+#: on the imaginary axis, i.e. about :math:`0.95 h/\max|u|` with the 2/3 rule;
+#: 0.9 keeps a margin. Forward Euler has no imaginary-axis stability and FNO's
+#: step is about :math:`0.03 h/\max|u|`: 0.25 is a guard.
 CFL_LIMITS = {"etdrk4": 0.9, "rk4cn": 0.9, "fno-cn-euler": 0.25}
 
 # Carpenter & Kennedy (1994), 2N-storage RK4(5), exact rational coefficients.
@@ -205,7 +206,7 @@ def _physical(coef, n_out, backend="auto", threads=1):
 
 
 def grid_points(n, length=1.0):
-    """Grid coordinates ``x_j = j L / n``, ``j = 0 .. n-1`` (FNO's grid)."""
+    """Grid coordinates ``x_j = j L / n`` for ``j`` from 0 to ``n - 1`` (FNO's grid)."""
     return np.arange(n) * (float(length) / n)
 
 
@@ -1227,7 +1228,7 @@ INITIAL_CONDITIONS = ("grf", "mcwilliams", "filtered_velocity")
 
 
 def recording_times(params):
-    """Recording times ``t_start + k * record_interval``, ``k = 1 .. n``.
+    """Recording times ``t_start + k * record_interval`` for ``k`` from 1 to ``n``.
 
     Parameters
     ----------

@@ -471,7 +471,7 @@ def layer_speed(rng, x, params):
 
 
 def recording_times(params):
-    """Snapshot times ``k * record_interval``, ``k = 0 .. n_times - 1``.
+    """Snapshot times ``k * record_interval`` for ``k`` from 0 to ``n_times - 1``.
 
     Parameters
     ----------
