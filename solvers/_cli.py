@@ -8,7 +8,8 @@ before computing anything, compute the missing chunks (serially, on a
 ``scheduler``), show a progress bar over samples and assemble the file (see
 :mod:`solvers._io`).
 
-Presets are TOML recipes ``datasets/<name>.toml`` at the repository root::
+Presets are TOML recipes ``datasets/<name>.toml`` at the repository root (a wheel
+installs them under ``<prefix>/share/opkit/datasets``)::
 
     solver = "burgers"                 # must match the module
     description = "FNO paper's Burgers set (u0 -> u(., 1))"
@@ -53,8 +54,21 @@ __all__ = [
     "run_cli",
 ]
 
-#: Folder of the preset recipes (``datasets/`` at the repository root).
-DATASETS_DIR = Path(__file__).resolve().parent.parent / "datasets"
+def _find_datasets_dir(package_dir=Path(__file__).resolve().parent, prefix=sys.prefix):
+    """``datasets/`` beside the package in a source checkout, else the installed copy.
+
+    A wheel carries the recipes as data files under ``<prefix>/share/opkit/datasets``
+    (``[tool.setuptools.data-files]`` in ``pyproject.toml``), since ``datasets/`` is
+    deliberately not a Python package.
+    """
+    checkout = Path(package_dir).parent / "datasets"
+    installed = Path(prefix) / "share" / "opkit" / "datasets"
+    return checkout if checkout.is_dir() or not installed.is_dir() else installed
+
+
+#: Folder of the preset recipes (``datasets/`` at the repository root, or the copy
+#: a non-editable install puts under ``<prefix>/share/opkit/datasets``).
+DATASETS_DIR = _find_datasets_dir()
 
 _PRESET_KEYS = {"solver", "description", "reference", "notes", "n_samples", "seed", "chunk_size", "resolution", "parameters"}
 _RUN_KEYS = ("n_samples", "seed", "chunk_size")

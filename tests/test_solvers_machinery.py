@@ -478,6 +478,20 @@ def test_presets_resolve_for_their_solvers():
         module.SOLVER.resolve(recipe["parameters"])  # raises if a value is invalid
 
 
+def test_installed_wheel_finds_presets_under_its_prefix(tmp_path):
+    """Without a checkout's datasets/, the copy a wheel installs under
+    <prefix>/share/opkit/datasets is used; every recipe is listed in pyproject."""
+    installed = tmp_path / "prefix" / "share" / "opkit" / "datasets"
+    installed.mkdir(parents=True)
+    site_package = tmp_path / "site-packages" / "solvers"
+    site_package.mkdir(parents=True)
+    assert _cli._find_datasets_dir(site_package, tmp_path / "prefix") == installed
+    checkout = Path(_cli.__file__).resolve().parent
+    assert _cli._find_datasets_dir(checkout, tmp_path / "prefix") == checkout.parent / "datasets"
+    pyproject = (checkout.parent / "pyproject.toml").read_text()
+    assert '"share/opkit/datasets" = ["datasets/*.toml"]' in pyproject
+
+
 def test_python_m_solvers_lists_modules_and_presets(capsys):
     from solvers.__main__ import main
 
