@@ -33,6 +33,28 @@ def _names(value, attr: str, ds: xr.Dataset, what: str) -> list:
     return names
 
 
+def _flagged_test_samples(ds):
+    """Positions of the samples ``ds["split"]`` flags as test, or None if it flags none.
+
+    The test flag is looked up in the variable's CF ``flag_meanings`` /
+    ``flag_values`` (2 when they are absent).
+    """
+    if "split" not in ds.data_vars:
+        return None
+    split = ds["split"]
+    if split.dims != (SAMPLE_DIM,):
+        raise ValueError(f"the Dataset's 'split' variable must have dims ('{SAMPLE_DIM}',), got {split.dims}")
+    meanings = str(split.attrs.get("flag_meanings", "train validation test")).split()
+    values = np.atleast_1d(split.attrs.get("flag_values", np.arange(len(meanings))))
+    if "test" not in meanings or len(values) != len(meanings):
+        raise ValueError(
+            f"the Dataset's 'split' variable has flag_meanings {meanings!r} and flag_values {list(values)}; "
+            "expected a 'test' flag among matching values (or pass use_split=False)"
+        )
+    flagged = np.flatnonzero(np.asarray(split.values) == values[meanings.index("test")])
+    return flagged if flagged.size else None
+
+
 class OpKit(BaseEstimator):
     """Fit, evaluate and plot an operator on a whole xarray Dataset.
 
@@ -49,8 +71,14 @@ class OpKit(BaseEstimator):
         Variable names overriding the Dataset's attributes (a string may hold
         several space-separated names).
     test_fraction : float, default=0.2
-        Share of the samples held out; ``predict``/``evaluate``/``plot`` use
-        them when called without a Dataset. 0 uses every sample for fitting.
+        Share of the samples held out at random; ``predict``/``evaluate``/``plot``
+        use them when called without a Dataset. 0 uses every sample for fitting.
+        Not used when ``use_split`` applies.
+    use_split : bool, default=True
+        If the Dataset has a ``split`` variable (``sample``; 0 train,
+        1 validation, 2 test, as opkit's solvers write with ``--n-test``) that
+        flags at least one test sample, hold out exactly those samples and fit
+        on all others, instead of drawing ``test_fraction`` at random.
     random_state : int or None, default=None
         Seeds the split (and the estimator, when its own ``random_state`` is
         None).
@@ -74,11 +102,12 @@ class OpKit(BaseEstimator):
     >>> kit.fit(load_darcy_small("train")).evaluate()   # doctest: +SKIP
     """
 
-    def __init__(self, estimator=None, inputs=None, outputs=None, test_fraction=0.2, random_state=None):
+    def __init__(self, estimator=None, inputs=None, outputs=None, test_fraction=0.2, use_split=True, random_state=None):
         self.estimator = estimator
         self.inputs = inputs
         self.outputs = outputs
         self.test_fraction = test_fraction
+        self.use_split = use_split
         self.random_state = random_state
 
     def _make_estimator(self) -> OperatorEstimator:
@@ -117,10 +146,18 @@ class OpKit(BaseEstimator):
         n = ds.sizes[SAMPLE_DIM]
         if not 0 <= self.test_fraction < 1:
             raise ValueError(f"test_fraction must be in [0, 1), got {self.test_fraction}")
-        order = check_random_state(self.random_state).permutation(n)
-        n_test = int(round(self.test_fraction * n))
-        self.test_samples_ = np.sort(order[:n_test])
-        self.train_samples_ = np.sort(order[n_test:])
+        flagged = _flagged_test_samples(ds) if self.use_split else None
+        if flagged is not None:
+            is_test = np.zeros(n, dtype=bool)
+            is_test[flagged] = True
+            self.test_samples_, self.train_samples_ = np.flatnonzero(is_test), np.flatnonzero(~is_test)
+        else:
+            order = check_random_state(self.random_state).permutation(n)
+            n_test = int(round(self.test_fraction * n))
+            self.test_samples_ = np.sort(order[:n_test])
+            self.train_samples_ = np.sort(order[n_test:])
+        if len(self.train_samples_) == 0:
+            raise ValueError(f"the Dataset's 'split' variable flags all {n} samples as test; none is left to fit on")
         train = ds.isel({SAMPLE_DIM: self.train_samples_})
         self.estimator_ = self._make_estimator().fit(train[inputs], train[outputs])
         self.inputs_, self.outputs_ = inputs, outputs

@@ -48,6 +48,7 @@ __all__ = [
     "DATASETS_DIR",
     "RunResult",
     "compute_chunk",
+    "split_flags",
     "generate_dataset",
     "list_presets",
     "load_preset",
@@ -70,8 +71,11 @@ def _find_datasets_dir(package_dir=Path(__file__).resolve().parent, prefix=sys.p
 #: a non-editable install puts under ``<prefix>/share/opkit/datasets``).
 DATASETS_DIR = _find_datasets_dir()
 
-_PRESET_KEYS = {"solver", "description", "reference", "notes", "n_samples", "seed", "chunk_size", "resolution", "parameters"}
-_RUN_KEYS = ("n_samples", "seed", "chunk_size")
+_PRESET_KEYS = {
+    "solver", "description", "reference", "notes", "n_samples", "seed", "chunk_size",
+    "n_validation", "n_test", "resolution", "parameters",
+}
+_RUN_KEYS = ("n_samples", "seed", "chunk_size", "n_validation", "n_test")
 DEFAULT_CHUNK_SIZE = 16
 
 
@@ -165,7 +169,46 @@ def _role_of(name, attrs):
     return "auxiliary"
 
 
-def compute_chunk(spec, params, indices, seed):
+def split_flags(indices, n_samples, split=(0, 0)):
+    """The ``split`` flag of each sample: 0 train, 1 validation, 2 test.
+
+    The last ``n_test`` samples of a run are its test set and the
+    ``n_validation`` before them its validation set (FNO's convention: the
+    first samples train, the last ones test), so growing ``n_samples`` with the
+    same split moves samples between sets but never changes a sample itself.
+
+    Parameters
+    ----------
+    indices : ndarray of int
+        Sample indices.
+    n_samples : int
+        Samples in the run.
+    split : (int, int), optional
+        ``(n_validation, n_test)``; ``(0, 0)`` (default) flags every sample train.
+
+    Returns
+    -------
+    ndarray of int8
+    """
+    n_validation, n_test = split
+    indices = np.asarray(indices, dtype=np.int64)
+    flags = np.zeros(indices.shape, dtype=np.int8)
+    flags[indices >= n_samples - n_test - n_validation] = 1
+    flags[indices >= n_samples - n_test] = 2
+    return flags
+
+
+#: Attributes of the ``split`` variable (CF flags).
+SPLIT_ATTRS = {
+    "long_name": "dataset split",
+    "units": "1",
+    "flag_values": np.array([0, 1, 2], dtype=np.int8),
+    "flag_meanings": "train validation test",
+    "opkit_role": "auxiliary",
+}
+
+
+def compute_chunk(spec, params, indices, seed, n_samples=None, split=(0, 0)):
     """Compute one chunk: seed the samples, call the solver, check the result.
 
     This is the unit of work sent to dask workers; it returns the chunk in
@@ -180,12 +223,18 @@ def compute_chunk(spec, params, indices, seed):
         Sample indices of the chunk.
     seed : int
         Run seed.
+    n_samples : int, optional
+        Samples in the whole run (default: ``max(indices) + 1``); with ``split``
+        it places the ``split`` flags (:func:`split_flags`).
+    split : (int, int), optional
+        ``(n_validation, n_test)`` of the run (default: every sample train).
 
     Returns
     -------
     xarray.Dataset
-        With an int64 ``sample`` coordinate equal to ``indices`` and
-        ``opkit_role`` on every data variable.
+        With an int64 ``sample`` coordinate equal to ``indices``, an int8
+        ``split`` variable (0 train, 1 validation, 2 test) and ``opkit_role``
+        on every data variable.
 
     Raises
     ------
@@ -216,6 +265,8 @@ def compute_chunk(spec, params, indices, seed):
                     f"parameters: {json.dumps(params, sort_keys=True)}"
                 )
     ds = ds.assign_coords(sample=("sample", indices, {"long_name": "sample index", "units": "1"}))
+    n_samples = int(indices.max()) + 1 if n_samples is None else int(n_samples)
+    ds["split"] = ("sample", split_flags(indices, n_samples, split), dict(SPLIT_ATTRS))
     attrs = spec.global_attrs(params)
     for name, var in ds.data_vars.items():
         var.attrs.setdefault("opkit_role", _role_of(name, attrs))
@@ -289,9 +340,12 @@ def _client(workers, scheduler):
     return Client(cluster), cluster
 
 
-def _resolve(spec, n_samples, seed, chunk_size, preset, params):
-    """Apply preset and overrides; validate everything that needs no compute."""
-    run = {"n_samples": n_samples, "seed": seed, "chunk_size": chunk_size}
+def _resolve(spec, n_samples, seed, chunk_size, preset, params, split=(None, None)):
+    """Apply preset and overrides; validate everything that needs no compute.
+
+    Returns ``(n_samples, seed, chunk_size, preset_name, parameters, (n_validation, n_test))``.
+    """
+    run = {"n_samples": n_samples, "seed": seed, "chunk_size": chunk_size, "n_validation": split[0], "n_test": split[1]}
     overrides = {}
     preset_name = None
     if preset is not None:
@@ -313,18 +367,29 @@ def _resolve(spec, n_samples, seed, chunk_size, preset, params):
         raise ValueError(f"n_samples must be a positive integer, got {n!r}")
     if isinstance(cs, bool) or not isinstance(cs, (int, np.integer)) or cs < 1:
         raise ValueError(f"chunk_size must be a positive integer, got {cs!r}")
+    for key in ("n_validation", "n_test"):
+        value = run[key] = 0 if run[key] is None else run[key]
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+            raise ValueError(f"{key} must be a non-negative integer, got {value!r}")
+    if run["n_validation"] + run["n_test"] >= n:
+        raise ValueError(
+            f"n_validation={run['n_validation']} + n_test={run['n_test']} leaves no training sample "
+            f"of n_samples={n}"
+        )
     seed = check_seed(run["seed"])
     resolved = spec.resolve(overrides)
-    return int(n), seed, int(cs), preset_name, resolved
+    return int(n), seed, int(cs), preset_name, resolved, (int(run["n_validation"]), int(run["n_test"]))
 
 
-def _run(spec, out, n_samples, seed, chunk_size, workers, scheduler, resume, progress, preset, params):
+def _run(spec, out, n_samples, seed, chunk_size, workers, scheduler, resume, progress, preset, params, split=(None, None)):
     t0 = time.perf_counter()
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, (int, np.integer)) or workers < 1):
         raise ValueError(f"workers must be a positive integer, got {workers!r}")
-    n_samples, seed, chunk_size, preset_name, params = _resolve(spec, n_samples, seed, chunk_size, preset, params)
+    n_samples, seed, chunk_size, preset_name, params, split = _resolve(
+        spec, n_samples, seed, chunk_size, preset, params, split
+    )
     out = _io.check_output_path(out)
-    config = _io.run_config(spec.name, params, n_samples, seed, chunk_size, preset_name)
+    config = _io.run_config(spec.name, params, n_samples, seed, chunk_size, preset_name, split)
     store = _io.PartStore(out, config)
     if _io.check_existing_output(out, config):
         store.remove_leftover()
@@ -339,14 +404,15 @@ def _run(spec, out, n_samples, seed, chunk_size, workers, scheduler, resume, pro
         try:
             if client is None:
                 for c in todo:
-                    store.write(c, compute_chunk(spec, params, ranges[c], seed))
+                    store.write(c, compute_chunk(spec, params, ranges[c], seed, n_samples, split))
                     bar.update(len(ranges[c]))
             else:
                 from dask.distributed import as_completed
 
                 remote = _importable_spec(spec)
                 futures = {
-                    client.submit(compute_chunk, remote, params, ranges[c], seed, pure=False): c for c in todo
+                    client.submit(compute_chunk, remote, params, ranges[c], seed, n_samples, split, pure=False): c
+                    for c in todo
                 }
                 for fut in as_completed(futures):
                     c = futures[fut]
@@ -401,6 +467,8 @@ def generate_dataset(
     resume=True,
     progress=True,
     preset=None,
+    n_validation=None,
+    n_test=None,
     **params,
 ):
     """Generate a solver's dataset into one netCDF file (resumable, atomic).
@@ -436,6 +504,10 @@ def generate_dataset(
         Show a tqdm progress bar over samples on stderr (default True).
     preset : str, optional
         Preset name or path; explicit arguments override its values.
+    n_validation, n_test : int, optional
+        Flag the last ``n_test`` samples as test and the ``n_validation``
+        before them as validation in the file's ``split`` variable (default:
+        the preset's, else 0: every sample is flagged train).
     **params
         Solver parameters (``resolution`` included) by name.
 
@@ -460,7 +532,9 @@ def generate_dataset(
     >>> from solvers.burgers import SOLVER                       # doctest: +SKIP
     >>> generate_dataset(SOLVER, "burgers.nc", 32, preset="fno-burgers")  # doctest: +SKIP
     """
-    result = _run(spec, out, n_samples, seed, chunk_size, workers, scheduler, resume, progress, preset, params)
+    result = _run(
+        spec, out, n_samples, seed, chunk_size, workers, scheduler, resume, progress, preset, params, (n_validation, n_test)
+    )
     return result.path
 
 
@@ -535,6 +609,10 @@ def build_parser(spec):
                      help="Address of an existing dask scheduler (e.g. tcp://host:8786) to compute on. [default: none]")
     run.add_argument("--chunk-size", type=_int, default=None, metavar="N",
                      help=f"Samples per part file; resuming needs the same value. [units: dimensionless; default: {DEFAULT_CHUNK_SIZE}]")
+    run.add_argument("--n-validation", type=_int, default=None, metavar="N",
+                     help="Flag N samples before the test ones as validation in the 'split' variable. [default: the preset's, else 0]")
+    run.add_argument("--n-test", type=_int, default=None, metavar="N",
+                     help="Flag the last N samples as test in the 'split' variable. [default: the preset's, else 0]")
     run.add_argument("--no-resume", action="store_true",
                      help="Discard finished parts of an interrupted run with the same settings and start over.")
     run.add_argument("--dry-run", action="store_true",
@@ -563,9 +641,9 @@ def _parse_set(items):
     return out
 
 
-def _dry_run(spec, n_samples, seed, chunk_size, preset, params, out, workers):
-    n, seed, cs, preset_name, resolved = _resolve(spec, n_samples, seed, chunk_size, preset, params)
-    config = _io.run_config(spec.name, resolved, n, seed, cs, preset_name)
+def _dry_run(spec, n_samples, seed, chunk_size, preset, params, out, workers, split=(None, None)):
+    n, seed, cs, preset_name, resolved, split = _resolve(spec, n_samples, seed, chunk_size, preset, params, split)
+    config = _io.run_config(spec.name, resolved, n, seed, cs, preset_name, split)
     print(json.dumps({"out": str(out), **config}, indent=1, sort_keys=True))
     t = time.perf_counter()
     ds = compute_chunk(spec, resolved, np.array([0]), seed)
@@ -600,11 +678,12 @@ def run_cli(spec, argv=None):
         params = {k[len("param_"):]: v for k, v in vars(args).items() if k.startswith("param_")}
         params.update(_parse_set(args.set))
         if args.dry_run:
-            _dry_run(spec, args.n_samples, args.seed, args.chunk_size, args.preset, params, out, args.workers)
+            _dry_run(spec, args.n_samples, args.seed, args.chunk_size, args.preset, params, out, args.workers,
+                     (args.n_validation, args.n_test))
             return 0
         result = _run(
             spec, out, args.n_samples, args.seed, args.chunk_size, args.workers, args.scheduler,
-            not args.no_resume, not args.no_progress, args.preset, params,
+            not args.no_resume, not args.no_progress, args.preset, params, (args.n_validation, args.n_test),
         )
     except (ValueError, FileExistsError, FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError) as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)

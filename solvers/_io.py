@@ -115,7 +115,7 @@ def _jsonable(value):
     return value
 
 
-def run_config(solver, params, n_samples, seed, chunk_size, preset=None):
+def run_config(solver, params, n_samples, seed, chunk_size, preset=None, split=(0, 0)):
     """The configuration that determines a run's file, as a JSON-able dict.
 
     Workers, scheduler, progress display and the output path are not part of
@@ -131,12 +131,15 @@ def run_config(solver, params, n_samples, seed, chunk_size, preset=None):
         Run size, run seed and samples per part.
     preset : str, optional
         Preset name, recorded in the file.
+    split : (int, int), optional
+        ``(n_validation, n_test)``; recorded only when not ``(0, 0)``, so files
+        written before the ``split`` variable existed keep their configuration.
 
     Returns
     -------
     dict
     """
-    return {
+    config = {
         "format": FORMAT_VERSION,
         "solver": solver,
         "preset": preset or "",
@@ -146,6 +149,9 @@ def run_config(solver, params, n_samples, seed, chunk_size, preset=None):
         "parameters": {k: _jsonable(v) for k, v in sorted(params.items())},
         "versions": library_versions(),
     }
+    if any(split):
+        config["split"] = {"n_validation": int(split[0]), "n_test": int(split[1])}
+    return config
 
 
 def _canonical(obj):
@@ -530,7 +536,7 @@ def _format_value(value):
     return shlex.quote(str(value))
 
 
-def command_line(solver, params, n_samples, seed, chunk_size, preset=None):
+def command_line(solver, params, n_samples, seed, chunk_size, preset=None, split=(0, 0)):
     """The command that regenerates a file, with every parameter spelled out.
 
     The output path is left out (the file may move) and so are workers and
@@ -544,6 +550,8 @@ def command_line(solver, params, n_samples, seed, chunk_size, preset=None):
     if preset:
         words.append(f"--preset {shlex.quote(preset)}")
     words += [f"--n-samples {int(n_samples)}", f"--seed {int(seed)}", f"--chunk-size {int(chunk_size)}"]
+    if any(split):
+        words += [f"--n-validation {int(split[0])}", f"--n-test {int(split[1])}"]
     for key, value in params.items():
         if value is None:
             continue
@@ -599,7 +607,8 @@ def global_attributes(spec, params, config):
             "opkit_config": _canonical(config),
             "opkit_config_hash": config_hash(config),
             "history": command_line(
-                spec.name, params, config["n_samples"], config["seed"], config["chunk_size"], config["preset"]
+                spec.name, params, config["n_samples"], config["seed"], config["chunk_size"], config["preset"],
+                tuple(config.get("split", {"n_validation": 0, "n_test": 0}).values()),
             ),
         }
     )

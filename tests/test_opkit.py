@@ -83,3 +83,36 @@ def test_predict_needs_inputs_seen_in_fit(kit, darcy):
     _, test = darcy
     with pytest.raises(ValueError, match=r"lacks input variable\(s\) \['a'\]"):
         kit.predict(test[["u"]])
+
+
+def test_split_variable_decides_the_test_set(darcy):
+    train, _ = darcy
+    n = train.sizes["sample"]
+    flags = np.zeros(n, dtype=np.int8)
+    flags[-10:] = 2
+    flags[-14:-10] = 1
+    attrs = {"flag_values": np.array([0, 1, 2], np.int8), "flag_meanings": "train validation test"}
+    ds = train.assign(split=("sample", flags, attrs))
+    kit = OpKit(estimator=TFNORegressor(**TINY_TFNO), random_state=0).fit(ds)
+    np.testing.assert_array_equal(kit.test_samples_, np.arange(n - 10, n))
+    np.testing.assert_array_equal(kit.train_samples_, np.arange(n - 10))
+    assert kit.evaluate().loc["u", "n_samples"] == 10
+    assert "split" not in kit.predict().data_vars
+    # use_split=False ignores it; a split flagging no test sample falls back to test_fraction.
+    random = OpKit(estimator=TFNORegressor(**TINY_TFNO), test_fraction=0.25, use_split=False, random_state=0).fit(ds)
+    assert len(random.test_samples_) == 16
+    no_test = ds.assign(split=("sample", np.zeros(n, np.int8), attrs))
+    assert len(OpKit(estimator=TFNORegressor(**TINY_TFNO), test_fraction=0.25).fit(no_test).test_samples_) == 16
+
+
+def test_split_variable_errors_name_the_problem(darcy):
+    train, _ = darcy
+    original = train.copy(deep=True)
+    n = train.sizes["sample"]
+    bad = train.assign(split=("sample", np.zeros(n, np.int8), {"flag_values": [0, 1], "flag_meanings": "train val"}))
+    with pytest.raises(ValueError, match="'split' variable has flag_meanings"):
+        OpKit(estimator=TFNORegressor(**TINY_TFNO)).fit(bad)
+    everything = train.assign(split=("sample", np.full(n, 2, np.int8)))
+    with pytest.raises(ValueError, match="flags all 64 samples as test"):
+        OpKit(estimator=TFNORegressor(**TINY_TFNO)).fit(everything)
+    assert train.identical(original)  # the Dataset given to fit is never modified

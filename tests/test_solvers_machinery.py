@@ -369,6 +369,36 @@ def test_history_reproduces_the_file(tmp_path):
     assert sha(tmp_path / "again.nc") == sha(out)
 
 
+def test_split_flags_the_last_samples_test_and_history_keeps_it(tmp_path):
+    out = generate_dataset(burgers.SOLVER, tmp_path / "s.nc", 7, seed=2, chunk_size=3, progress=False,
+                           n_validation=2, n_test=3, **TINY)
+    with xr.open_dataset(out, engine="h5netcdf") as ds:
+        np.testing.assert_array_equal(ds.split.values, [0, 0, 1, 1, 2, 2, 2])
+        assert ds.split.dtype == np.int8 and ds.split.dims == ("sample",)
+        assert ds.split.attrs["flag_meanings"] == "train validation test"
+        np.testing.assert_array_equal(ds.split.attrs["flag_values"], [0, 1, 2])
+        assert ds.split.attrs["opkit_role"] == "auxiliary"
+        assert "--n-validation 2 --n-test 3" in ds.attrs["history"]
+        assert json.loads(ds.attrs["opkit_config"])["split"] == {"n_validation": 2, "n_test": 3}
+        history, u = ds.attrs["history"], ds.u.values
+    # The split flags samples; it does not change them.
+    plain = generate_dataset(burgers.SOLVER, tmp_path / "p.nc", 7, seed=2, chunk_size=3, progress=False, **TINY)
+    with xr.open_dataset(plain, engine="h5netcdf") as ds:
+        np.testing.assert_array_equal(ds.u.values, u)
+        assert (ds.split.values == 0).all() and "--n-test" not in ds.attrs["history"]
+    argv = history.split()[3:] + ["--out", str(tmp_path / "again.nc"), "--no-progress"]
+    assert run_cli(burgers.SOLVER, argv) == 0
+    assert sha(tmp_path / "again.nc") == sha(out)
+
+
+@pytest.mark.parametrize("split,match", [((-1, 0), "n_validation must be"), ((3, 4), "leaves no training sample")])
+def test_bad_split_is_refused_before_compute(tmp_path, split, match):
+    with pytest.raises(ValueError, match=match):
+        generate_dataset(burgers.SOLVER, tmp_path / "b.nc", 7, progress=False,
+                         n_validation=split[0], n_test=split[1], **TINY)
+    assert not (tmp_path / "b.nc").exists()
+
+
 def test_blow_up_names_sample_and_parameters(tmp_path):
     def generate(params, indices, rngs):
         u = np.stack([rng.standard_normal(4) for rng in rngs])
