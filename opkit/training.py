@@ -4,6 +4,14 @@ AdamW, a one-cycle or cosine learning-rate schedule stepped per batch,
 mini-batches drawn with a private :class:`torch.Generator`, optional validation
 with early stopping, a per-epoch checkpoint that makes an interrupted fit
 resumable, and a tqdm bar when asked.
+
+When :mod:`torch.distributed` is initialised with more than one process (e.g.
+under ``torchrun``), the same loop trains data-parallel: every process holds
+the whole training set, the module is wrapped in
+:class:`~torch.nn.parallel.DistributedDataParallel`, and each global batch of
+``batch_size * world_size`` samples (one shuffle, shared by all processes) is
+split across them, so ``batch_size`` is per process. Rank 0 alone shows
+progress and writes checkpoints.
 """
 
 from __future__ import annotations
@@ -11,6 +19,7 @@ from __future__ import annotations
 import copy
 import json
 import math
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,13 +34,17 @@ from .serialization import (
     write_checkpoint,
 )
 
-__all__ = ["TrainConfig", "train_module", "resolve_device", "subset", "SampleSubset"]
+__all__ = ["TrainConfig", "train_module", "resolve_device", "distributed_context", "subset", "SampleSubset"]
 
 SCHEDULERS = ("onecycle", "cosine", "constant")
 
 
 def resolve_device(device) -> torch.device:
     """Turn ``"auto"`` (CUDA when present, else CPU), a name or a device into a device.
+
+    Under a multi-process :mod:`torch.distributed` group, ``"auto"`` and
+    ``"cuda"`` mean this process's GPU: ``cuda:$LOCAL_RANK`` (as set by
+    ``torchrun``), else ``cuda:<rank mod device count>``.
 
     Parameters
     ----------
@@ -48,10 +61,14 @@ def resolve_device(device) -> torch.device:
         A CUDA device was asked for but CUDA is not available.
     """
     if device is None or device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     device = torch.device(device)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise ValueError(f"device={str(device)!r} was requested but CUDA is not available; use 'auto' or 'cpu'")
+    rank, world_size = distributed_context()
+    if device.type == "cuda" and device.index is None and world_size > 1:
+        local = os.environ.get("LOCAL_RANK")
+        device = torch.device("cuda", int(local) if local is not None else rank % torch.cuda.device_count())
     return device
 
 
@@ -87,9 +104,41 @@ def _make_scheduler(name, optimizer, config: TrainConfig, steps_per_epoch: int):
     raise ValueError(f"scheduler must be one of {SCHEDULERS}, got {name!r}")
 
 
-def _batches(n: int, batch_size: int, generator: torch.Generator | None):
+def _batches(n: int, batch_size: int, generator: torch.Generator | None, rank: int = 0, world_size: int = 1):
+    """Index batches of one epoch; with ``world_size > 1``, this process's share of each global batch.
+
+    The order is padded by wrapping around to a multiple of ``world_size`` (as
+    :class:`torch.utils.data.DistributedSampler` does), so every process takes
+    the same number of steps and none gets an empty batch.
+    """
     order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
-    return [order[i : i + batch_size] for i in range(0, n, batch_size)]
+    if world_size > 1:
+        pad = -n % world_size
+        order = torch.cat([order, order[:pad]])
+    step = batch_size * world_size
+    return [order[i : i + step][rank::world_size] for i in range(0, len(order), step)]
+
+
+def distributed_context():
+    """``(rank, world_size)`` of an initialised multi-process :mod:`torch.distributed` group.
+
+    Returns
+    -------
+    tuple of int
+        ``(0, 1)`` when :mod:`torch.distributed` is unavailable, not
+        initialised, or has a single process.
+    """
+    dist = torch.distributed
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _share_generator_state(generator):
+    """Give every process rank 0's shuffling state, so all draw the same global batches."""
+    states = [generator.get_state()]
+    torch.distributed.broadcast_object_list(states, src=0)
+    generator.set_state(states[0])
 
 
 class SampleSubset:
@@ -215,7 +264,8 @@ def train_module(module, loss_fn, X, y, config: TrainConfig, *, device, generato
     """
     history = copy.deepcopy(history) if history else {"epoch": [], "train_loss": [], "val_loss": [], "lr": [], "time": []}
     n = len(X)
-    steps_per_epoch = math.ceil(n / config.batch_size)
+    rank, world_size = distributed_context()
+    steps_per_epoch = math.ceil(n / (config.batch_size * world_size))
     optimizer = torch.optim.AdamW(module.parameters(), lr=config.learning_rate, weight_decay=config.weight_decay)
     scheduler = _make_scheduler(config.scheduler, optimizer, config, steps_per_epoch)
     start_epoch = 0
@@ -223,31 +273,44 @@ def train_module(module, loss_fn, X, y, config: TrainConfig, *, device, generato
         start_epoch, resumed = _try_resume(config, module, optimizer, scheduler, generator)
         if resumed is not None:
             history = resumed
+    model = module
+    if world_size > 1:
+        from torch.nn.parallel import DistributedDataParallel
+
+        _share_generator_state(generator)
+        # Wrapping broadcasts rank 0's weights and buffers (normalisation statistics included).
+        model = DistributedDataParallel(module, device_ids=[device.index] if device.type == "cuda" else None)
     has_val = X_val is not None and len(X_val) > 0
     best = (math.inf, None, start_epoch)
     stale = 0
     epochs = range(start_epoch, config.max_epochs)
     bar = None
-    if config.verbose:
+    if config.verbose and rank == 0:
         from tqdm.auto import tqdm
 
         bar = tqdm(epochs, desc=f"fit {type(getattr(module, 'core', module)).__name__}", unit="epoch",
                    initial=start_epoch, total=config.max_epochs)
         epochs = bar
     for epoch in epochs:
-        module.train()
+        model.train()
         started = time.perf_counter()
-        total = 0.0
-        for index in _batches(n, config.batch_size, generator):
+        total = torch.zeros((), dtype=torch.float64, device=device)
+        count = 0
+        for index in _batches(n, config.batch_size, generator, rank, world_size):
             xb = _take(X, index).to(device, non_blocking=True)
             yb = _take(y, index).to(device, non_blocking=True)
             optimizer.zero_grad(set_to_none=True)
-            loss = loss_fn(module(xb), yb)
+            loss = loss_fn(model(xb), yb)
             loss.backward()
             optimizer.step()
             scheduler.step()
             total += loss.detach() * len(index)
-        train_loss = float(total) / n
+            count += len(index)
+        if world_size > 1:
+            summed = torch.stack([total, torch.tensor(float(count), dtype=torch.float64, device=device)])
+            torch.distributed.all_reduce(summed)
+            total, count = summed[0], summed[1]
+        train_loss = float(total) / float(count)
         val_loss = evaluate_loss(module, loss_fn, X_val, y_val, config.batch_size, device) if has_val else None
         history["epoch"].append(len(history["epoch"]))
         history["train_loss"].append(train_loss)
@@ -266,7 +329,7 @@ def train_module(module, loss_fn, X, y, config: TrainConfig, *, device, generato
             bar.set_postfix(postfix)
             if config.verbose >= 2:
                 bar.write(f"epoch {epoch}: train {train_loss:.5g}" + (f", val {val_loss:.5g}" if val_loss is not None else ""))
-        if config.checkpoint_path:
+        if config.checkpoint_path and rank == 0:
             _save_training_state(config.checkpoint_path, module, optimizer, scheduler, generator, epoch + 1, history, config)
         if config.early_stopping and has_val:
             if val_loss < best[0]:
