@@ -10,7 +10,7 @@ of object the user gave in ``fit``.
 from __future__ import annotations
 
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 import xarray as xr
@@ -23,6 +23,8 @@ __all__ = [
     "LazyFields",
     "as_samples",
     "extract_fields",
+    "fold_frames",
+    "frames_to_channels",
     "rebuild_fields",
     "unwrap",
 ]
@@ -135,6 +137,10 @@ class FieldSpec:
         ``"neumann"``; time-like dims are recorded as ``"none"``).
     dtype : str
         The dtype given.
+    frames : dict or None
+        When the ``time`` frames of the field were folded into channels
+        (``time_window``, :func:`fold_frames`): ``{"dim", "size", "values",
+        "attrs"}`` of the folded dim, which is then not among ``grid_dims``.
     """
 
     kind: str
@@ -148,11 +154,13 @@ class FieldSpec:
     attrs: dict = field(default_factory=dict)
     bc: dict = field(default_factory=dict)
     dtype: str = "float32"
+    frames: dict | None = None
 
     @property
     def n_channels(self) -> int:
-        """Number of channels the field becomes."""
-        return len(self.channel_labels) if self.channel_dim else len(self.names)
+        """Number of channels the field becomes (times the frames folded into them)."""
+        per_frame = len(self.channel_labels) if self.channel_dim else len(self.names)
+        return per_frame * (self.frames["size"] if self.frames else 1)
 
     def spacing(self, dim: str) -> float:
         """Grid spacing along ``dim``; without a coordinate, that of a unit domain."""
@@ -470,6 +478,83 @@ def _extract_dataset(ds: xr.Dataset, what: str, bc, lazy=False):
     return values, spec
 
 
+FRAMES_DIM = "time"
+
+
+def fold_frames(spec: FieldSpec, n_frames: int, what: str) -> tuple[FieldSpec, int]:
+    """The spec of a field whose ``time`` frames become channels, and the folded axis.
+
+    A time-dependent operator with a fixed window (``time_window``) maps
+    ``n_frames`` input frames to a fixed number of output frames; stacking the
+    frames as channels lets a spatial operator learn it (the FNO-2D recipe).
+
+    Parameters
+    ----------
+    spec : FieldSpec
+        As extracted, with ``time`` among its grid dims.
+    n_frames : int
+        Frames the field must have along ``time``.
+    what : str
+        Name used in error messages (``"X"``, ``"y"``).
+
+    Returns
+    -------
+    folded : FieldSpec
+        Without ``time`` in its grid dims; ``frames`` records it.
+    axis : int
+        Position of ``time`` among the original grid dims (for
+        :func:`frames_to_channels`).
+
+    Raises
+    ------
+    ValueError
+        NumPy input, no ``time`` dim, or another number of frames.
+    """
+    if spec.kind == "numpy":
+        raise ValueError(f"time_window needs {what} as xarray data with a '{FRAMES_DIM}' dim, got a NumPy array")
+    if FRAMES_DIM not in spec.grid_dims:
+        raise ValueError(
+            f"time_window needs a '{FRAMES_DIM}' dim in {what}; its dims besides sample/channel are {spec.grid_dims}"
+        )
+    if spec.sizes[FRAMES_DIM] != n_frames:
+        raise ValueError(
+            f"time_window expects {n_frames} frame(s) along '{FRAMES_DIM}' in {what}, got {spec.sizes[FRAMES_DIM]}"
+        )
+    axis = spec.grid_dims.index(FRAMES_DIM)
+    folded = replace(
+        spec,
+        grid_dims=[d for d in spec.grid_dims if d != FRAMES_DIM],
+        sizes={d: n for d, n in spec.sizes.items() if d != FRAMES_DIM},
+        coords={d: c for d, c in spec.coords.items() if d != FRAMES_DIM},
+        bc={d: b for d, b in spec.bc.items() if d != FRAMES_DIM},
+        frames={"dim": FRAMES_DIM, "size": int(n_frames), **spec.coords[FRAMES_DIM]},
+    )
+    return folded, axis
+
+
+def frames_to_channels(block: np.ndarray, axis: int) -> np.ndarray:
+    """``(sample, channel, *grid)`` with frames on grid axis ``axis`` to ``(sample, channel * frame, *rest)``.
+
+    Channels vary slowest: channel ``c * n_frames + t`` is frame ``t`` of channel ``c``.
+    """
+    moved = np.moveaxis(block, 2 + axis, 2)
+    return np.ascontiguousarray(moved.reshape(moved.shape[0], -1, *moved.shape[3:]))
+
+
+def _unfold_frames(array: np.ndarray, template: FieldSpec):
+    """Inverse of :func:`frames_to_channels` on a model output, with the spec it matches."""
+    frames = template.frames
+    array = array.reshape(array.shape[0], -1, frames["size"], *array.shape[2:])
+    template = replace(
+        template,
+        grid_dims=[frames["dim"]] + list(template.grid_dims),
+        sizes={frames["dim"]: frames["size"], **template.sizes},
+        coords={frames["dim"]: {"values": frames["values"], "attrs": frames["attrs"]}, **template.coords},
+        frames=None,
+    )
+    return array, template
+
+
 def check_consistent(spec: FieldSpec, fitted: FieldSpec, what: str) -> None:
     """Check a field given to ``predict`` against the one seen in ``fit``.
 
@@ -546,6 +631,8 @@ def rebuild_fields(array: np.ndarray, template: FieldSpec, query: FieldSpec | No
     """
     if template.kind == "numpy" and (query is None or query.kind == "numpy"):
         return array[:, 0] if template.n_channels == 1 else array
+    if template.frames:
+        array, template = _unfold_frames(array, template)
     grid_shape = array.shape[2:]
     coords = {}
     for dim, size in zip(template.grid_dims, grid_shape):

@@ -11,6 +11,7 @@ estimator lists its hyperparameters in ``__init__`` and implements
 from __future__ import annotations
 
 import copy
+import dataclasses
 import inspect
 import re
 
@@ -26,6 +27,8 @@ from ._validation import (
     FieldSpec,
     check_consistent,
     extract_fields,
+    fold_frames,
+    frames_to_channels,
     rebuild_fields,
     reorder_like,
     unwrap,
@@ -207,6 +210,43 @@ class OperatorEstimator(RegressorMixin, BaseEstimator):
     def _seed(self) -> int:
         return int(check_random_state(self.random_state).randint(0, 2**31 - 1))
 
+    def _time_window(self):
+        """``(T_in, T_out)`` from the ``time_window`` hyperparameter (estimators that have it), or None."""
+        window = getattr(self, "time_window", None)
+        if window is None:
+            return None
+        try:
+            t_in, t_out = window
+            valid = all(isinstance(t, (int, np.integer)) and not isinstance(t, bool) and t >= 1 for t in (t_in, t_out))
+        except (TypeError, ValueError):
+            valid = False
+        if not valid:
+            raise ValueError(f"time_window must be None or (T_in, T_out), two positive integers; got {window!r}")
+        return int(t_in), int(t_out)
+
+    @staticmethod
+    def _fold_time(arr, spec, n_frames, what):
+        """Fold the ``time`` frames of extracted fields into channels (see ``time_window``)."""
+        folded, axis = fold_frames(spec, n_frames, what)
+        return _map_samples(arr, lambda block: frames_to_channels(block, axis)), folded
+
+    def _output_template(self, query: FieldSpec) -> FieldSpec:
+        """The fitted output spec, its output times moved by the query's time offset.
+
+        With ``time_window``, the output frames keep their lead over the input
+        frames: inputs ending ``dt`` later than in ``fit`` give outputs ``dt`` later.
+        """
+        template = self.output_spec_
+        fitted_in = self.input_spec_.frames
+        if not (template.frames and fitted_in and query.frames):
+            return template
+        try:
+            shift = float(query.frames["values"][-1]) - float(fitted_in["values"][-1])
+            times = [float(t) + shift for t in template.frames["values"]]
+        except (TypeError, ValueError, IndexError):
+            return template  # no numeric time coordinate on one side: keep fit's times
+        return dataclasses.replace(template, frames={**template.frames, "values": times})
+
     def _align_input(self, X_arr: np.ndarray, in_spec: FieldSpec, out_spec: FieldSpec, what: str) -> np.ndarray:
         """Order X's grid axes like y's; broadcast X along grid dims only y has (e.g. time)."""
         missing = [d for d in in_spec.grid_dims if d not in out_spec.grid_dims]
@@ -277,6 +317,10 @@ class OperatorEstimator(RegressorMixin, BaseEstimator):
         X_obj, y_obj = unwrap(X), unwrap(y)
         X_arr, in_spec = extract_fields(X_obj, "X", lazy=True)
         y_arr, out_spec = extract_fields(y_obj, "y", lazy=True)
+        window = self._time_window()
+        if window:
+            X_arr, in_spec = self._fold_time(X_arr, in_spec, window[0], "X")
+            y_arr, out_spec = self._fold_time(y_arr, out_spec, window[1], "y")
         if X_arr.shape[0] != y_arr.shape[0]:
             raise ValueError(
                 f"X and y have different numbers of samples ({X_arr.shape[0]} vs {y_arr.shape[0]})"
@@ -366,6 +410,8 @@ class OperatorEstimator(RegressorMixin, BaseEstimator):
         check_is_fitted(self, "model_")
         X_obj = unwrap(X)
         X_arr, spec = extract_fields(X_obj, "X", lazy=True)
+        if self.input_spec_.frames:  # fitted with time_window: fold the same number of frames
+            X_arr, spec = self._fold_time(X_arr, spec, self.input_spec_.frames["size"], "X")
         check_consistent(spec, self.input_spec_, "X")
         given = spec
         spec = copy.copy(spec)
@@ -423,7 +469,8 @@ class OperatorEstimator(RegressorMixin, BaseEstimator):
         X_arr, spec, sample_coord = self._prepare_query(X)
         prediction = self._predict_array(X_arr)
         query = spec if spec.kind != "numpy" else None
-        return rebuild_fields(prediction, self.output_spec_, query=query, sample_coord=sample_coord)
+        template = self._output_template(spec) if query is not None else self.output_spec_
+        return rebuild_fields(prediction, template, query=query, sample_coord=sample_coord)
 
     def score(self, X, y, sample_weight=None):
         """``1 - mean relative L2 error`` of ``predict(X)`` against ``y`` (higher is better).

@@ -12,7 +12,7 @@ from importlib import resources
 import numpy as np
 import xarray as xr
 
-__all__ = ["load_darcy_small"]
+__all__ = ["load_darcy_small", "time_windows"]
 
 _FILES = resources.files(__package__) / "files"
 # Zero Dirichlet on all sides; stored on the variables too, so a DataArray
@@ -102,3 +102,80 @@ def load_darcy_small(split: str = "train") -> xr.Dataset:
     if split not in files:
         raise ValueError(f"split must be 'train', 'test' or 'both', got {split!r}")
     return _darcy_dataset(files[split], split)
+
+
+def time_windows(data, n_in, n_out, stride=1):
+    """Cut trajectories into (input frames, next frames) pairs for ``time_window``.
+
+    Every window of ``n_in + n_out`` consecutive frames, starting every
+    ``stride`` frames, of every trajectory becomes one sample: ``X`` holds its
+    first ``n_in`` frames and ``y`` the following ``n_out``. Times are made
+    relative to the window's first frame, so all windows share one ``time``
+    coordinate; the absolute start and the source trajectory are kept as
+    ``sample`` coordinates.
+
+    Parameters
+    ----------
+    data : xarray.DataArray or xarray.Dataset
+        Trajectories with dims ``sample`` and ``time`` (uniformly spaced);
+        variables without ``time`` are carried along unchanged.
+    n_in, n_out : int
+        Input and output frames per window (``TFNORegressor(time_window=(n_in, n_out))``).
+    stride : int, default=1
+        Frames between the starts of consecutive windows.
+
+    Returns
+    -------
+    X, y : same type as ``data``
+        ``n_trajectories * n_windows`` samples, trajectory by trajectory, with
+        ``sample`` coordinates ``trajectory`` (the source's ``sample`` value)
+        and ``window_start`` (the absolute time of the first input frame).
+
+    Raises
+    ------
+    ValueError
+        Missing ``sample``/``time`` dim, non-uniform times, non-positive
+        sizes, or trajectories shorter than one window.
+
+    Examples
+    --------
+    >>> X, y = time_windows(ds.u, 10, 10, stride=5)          # doctest: +SKIP
+    >>> TFNORegressor(time_window=(10, 10)).fit(X, y)          # doctest: +SKIP
+    """
+    for name, value in (("n_in", n_in), ("n_out", n_out), ("stride", stride)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    for dim in ("sample", "time"):
+        if dim not in data.dims:
+            raise ValueError(f"time_windows needs a '{dim}' dim; the data has dims {tuple(data.dims)}")
+    n_times = data.sizes["time"]
+    starts = np.arange(0, n_times - n_in - n_out + 1, stride)
+    if starts.size == 0:
+        raise ValueError(f"trajectories of {n_times} frames are shorter than one window of {n_in} + {n_out} frames")
+    if "time" in data.coords:
+        times, time_attrs = np.asarray(data["time"].values, dtype=float), dict(data["time"].attrs)
+    else:
+        times, time_attrs = np.arange(n_times, dtype=float), {}
+    steps = np.diff(times)
+    if steps.size and not np.allclose(steps, steps[0], rtol=1e-6, atol=0):
+        raise ValueError("time_windows needs uniformly spaced 'time' values, so that all windows share relative times")
+    n_traj = data.sizes["sample"]
+    trajectory = data["sample"].values if "sample" in data.coords else np.arange(n_traj)
+
+    def cut(first, count):
+        pieces = []
+        for start in starts:
+            piece = data.isel(time=slice(start + first, start + first + count))
+            relative = times[start + first : start + first + count] - times[start]
+            pieces.append(piece.assign_coords(time=("time", relative, time_attrs)).drop_vars("sample", errors="ignore"))
+        # Concatenated window by window; reorder to trajectory by trajectory.
+        stacked = xr.concat(pieces, dim="sample", coords="minimal", compat="override", join="override")
+        order = np.arange(starts.size * n_traj).reshape(starts.size, n_traj).T.ravel()
+        stacked = stacked.isel(sample=order)
+        return stacked.assign_coords(
+            sample=np.arange(stacked.sizes["sample"]),
+            trajectory=("sample", np.repeat(trajectory, starts.size)),
+            window_start=("sample", np.tile(times[starts], n_traj), time_attrs),
+        )
+
+    return cut(0, n_in), cut(n_in, n_out)

@@ -39,6 +39,13 @@ class TFNORegressor(OperatorEstimator):
         Zero-padding of the domain as a fraction of each side before the
         Fourier layers (it lets a periodic basis represent non-periodic
         fields). ``"auto"``: 0.125 when any grid dim is non-periodic, else 0.
+    time_window : (int, int) or None, default=None
+        ``(T_in, T_out)`` for time-dependent data: ``X`` holds ``T_in`` frames
+        along ``time`` and ``y`` the next ``T_out``; frames become channels of
+        a spatial FNO (the FNO-2D recipe for Navier--Stokes) instead of
+        ``time`` being a grid dim (FNO-3D, the default). ``predict`` returns
+        ``T_out`` frames whose times keep fit's lead over the input frames.
+        :func:`opkit.data.time_windows` cuts such pairs from trajectories.
     {shared_params_doc()}
     {fitted_attributes_doc()}
     Examples
@@ -64,6 +71,7 @@ class TFNORegressor(OperatorEstimator):
         multigrid_padding=0.0625,
         positional_embedding=True,
         domain_padding="auto",
+        time_window=None,
         *,
         loss="l2",
         max_epochs=20,
@@ -90,6 +98,7 @@ class TFNORegressor(OperatorEstimator):
         self.multigrid_padding = multigrid_padding
         self.positional_embedding = positional_embedding
         self.domain_padding = domain_padding
+        self.time_window = time_window
         self.loss = loss
         self.max_epochs = max_epochs
         self.batch_size = batch_size
