@@ -469,8 +469,7 @@ class OperatorEstimator(RegressorMixin, BaseEstimator):
         X_arr, spec, sample_coord = self._prepare_query(X)
         prediction = self._predict_array(X_arr)
         query = spec if spec.kind != "numpy" else None
-        template = self._output_template(spec) if query is not None else self.output_spec_
-        return rebuild_fields(prediction, template, query=query, sample_coord=sample_coord)
+        return rebuild_fields(prediction, self._output_template(spec), query=query, sample_coord=sample_coord)
 
     def score(self, X, y, sample_weight=None):
         """``1 - mean relative L2 error`` of ``predict(X)`` against ``y`` (higher is better).

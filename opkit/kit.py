@@ -34,7 +34,7 @@ def _names(value, attr: str, ds: xr.Dataset, what: str) -> list:
 
 
 def _flagged_test_samples(ds):
-    """Positions of the samples ``ds["split"]`` flags as test, or None if it flags none.
+    """Boolean mask of the samples ``ds["split"]`` flags as test, or None if it flags none.
 
     The test flag is looked up in the variable's CF ``flag_meanings`` /
     ``flag_values`` (2 when they are absent).
@@ -51,8 +51,8 @@ def _flagged_test_samples(ds):
             f"the Dataset's 'split' variable has flag_meanings {meanings!r} and flag_values {list(values)}; "
             "expected a 'test' flag among matching values (or pass use_split=False)"
         )
-    flagged = np.flatnonzero(np.asarray(split.values) == values[meanings.index("test")])
-    return flagged if flagged.size else None
+    flagged = np.asarray(split.values) == values[meanings.index("test")]
+    return flagged if flagged.any() else None
 
 
 class OpKit(BaseEstimator):
@@ -146,18 +146,16 @@ class OpKit(BaseEstimator):
         n = ds.sizes[SAMPLE_DIM]
         if not 0 <= self.test_fraction < 1:
             raise ValueError(f"test_fraction must be in [0, 1), got {self.test_fraction}")
-        flagged = _flagged_test_samples(ds) if self.use_split else None
-        if flagged is not None:
-            is_test = np.zeros(n, dtype=bool)
-            is_test[flagged] = True
+        is_test = _flagged_test_samples(ds) if self.use_split else None
+        if is_test is not None:
+            if is_test.all():
+                raise ValueError(f"the Dataset's 'split' variable flags all {n} samples as test; none is left to fit on")
             self.test_samples_, self.train_samples_ = np.flatnonzero(is_test), np.flatnonzero(~is_test)
         else:
             order = check_random_state(self.random_state).permutation(n)
             n_test = int(round(self.test_fraction * n))
             self.test_samples_ = np.sort(order[:n_test])
             self.train_samples_ = np.sort(order[n_test:])
-        if len(self.train_samples_) == 0:
-            raise ValueError(f"the Dataset's 'split' variable flags all {n} samples as test; none is left to fit on")
         train = ds.isel({SAMPLE_DIM: self.train_samples_})
         self.estimator_ = self._make_estimator().fit(train[inputs], train[outputs])
         self.inputs_, self.outputs_ = inputs, outputs

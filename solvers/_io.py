@@ -593,6 +593,7 @@ def global_attributes(spec, params, config):
             )
         attrs[key] = value
     versions = config["versions"]
+    split = config.get("split", {})  # recorded only when some samples are not train
     attrs.update(
         {
             "solver": spec.name,
@@ -608,7 +609,7 @@ def global_attributes(spec, params, config):
             "opkit_config_hash": config_hash(config),
             "history": command_line(
                 spec.name, params, config["n_samples"], config["seed"], config["chunk_size"], config["preset"],
-                tuple(config.get("split", {"n_validation": 0, "n_test": 0}).values()),
+                (split.get("n_validation", 0), split.get("n_test", 0)),
             ),
         }
     )
