@@ -59,6 +59,16 @@ def test_time_windows_layout():
     assert X2.sizes["sample"] == 6
 
 
+def test_time_windows_stay_lazy_in_whole_chunks():
+    u = heat_trajectories(n=12, n_times=8, nx=8)
+    X, y = time_windows(u.chunk({"sample": 4}), 2, 3)
+    X_eager, y_eager = time_windows(u, 2, 3)
+    # Nothing computed yet; each chunk of 4 trajectories becomes one chunk of their 4 x 4 windows.
+    assert X.chunks[0] == y.chunks[0] == (16, 16, 16)
+    xr.testing.assert_identical(X.compute(), X_eager)
+    xr.testing.assert_identical(y.compute(), y_eager)
+
+
 @pytest.mark.parametrize(
     "kwargs,match",
     [(dict(n_in=0, n_out=1), "n_in must be"), (dict(n_in=4, n_out=4), "shorter than one window")],

@@ -12,6 +12,8 @@ from importlib import resources
 import numpy as np
 import xarray as xr
 
+from .._validation import _is_dask
+
 __all__ = ["load_darcy_small", "time_windows"]
 
 _FILES = resources.files(__package__) / "files"
@@ -112,7 +114,9 @@ def time_windows(data, n_in, n_out, stride=1):
     first ``n_in`` frames and ``y`` the following ``n_out``. Times are made
     relative to the window's first frame, so all windows share one ``time``
     coordinate; the absolute start and the source trajectory are kept as
-    ``sample`` coordinates.
+    ``sample`` coordinates. Dask-backed data (e.g. from
+    :func:`opkit.io.open_dataset`) stay lazy: each chunk of trajectories
+    becomes one chunk of their windows, read only when a batch needs it.
 
     Parameters
     ----------
@@ -162,18 +166,24 @@ def time_windows(data, n_in, n_out, stride=1):
     n_traj = data.sizes["sample"]
     trajectory = data["sample"].values if "sample" in data.coords else np.arange(n_traj)
 
+    lazy = any(_is_dask(v) for v in (data.data_vars.values() if isinstance(data, xr.Dataset) else [data]))
+
     def cut(first, count):
         pieces = []
         for start in starts:
             piece = data.isel(time=slice(start + first, start + first + count))
             relative = times[start + first : start + first + count] - times[start]
             pieces.append(piece.assign_coords(time=("time", relative, time_attrs)).drop_vars("sample", errors="ignore"))
-        # Concatenated window by window; reorder to trajectory by trajectory.
-        stacked = xr.concat(pieces, dim="sample", coords="minimal", compat="override", join="override")
-        order = np.arange(starts.size * n_traj).reshape(starts.size, n_traj).T.ravel()
-        stacked = stacked.isel(sample=order)
-        return stacked.assign_coords(
-            sample=np.arange(stacked.sizes["sample"]),
+        # A "window" dim, then (trajectory, window) pairs flattened trajectory by
+        # trajectory: a reshape, so dask-backed data stay lazy in whole chunks
+        # (reordering by an index array would split them sample by sample).
+        stacked = xr.concat(pieces, dim="window", coords="minimal", compat="override", join="override")
+        if lazy:
+            # One chunk along "window", so the reshape keeps each chunk of trajectories whole.
+            stacked = stacked.chunk({"window": -1})
+        stacked = stacked.stack(pair=("sample", "window"), create_index=False).transpose("pair", ...)
+        return stacked.rename(pair="sample").assign_coords(
+            sample=np.arange(stacked.sizes["pair"]),
             trajectory=("sample", np.repeat(trajectory, starts.size)),
             window_start=("sample", np.tile(times[starts], n_traj), time_attrs),
         )
