@@ -35,6 +35,7 @@ from ._validation import (
     warn_default_bc,
 )
 from .layers.normalization import NormalizedOperator, make_normalizer
+from .symmetry import resolve_symmetries
 from .training import TrainConfig, resolve_device, subset, train_module
 
 __all__ = ["OperatorEstimator", "ESTIMATORS", "SHARED_PARAMS", "shared_params_doc", "fitted_attributes_doc"]
@@ -54,6 +55,7 @@ SHARED_PARAMS = dict(
     early_stopping=False,
     n_iter_no_change=10,
     normalize=True,
+    symmetries="auto",
     device="auto",
     random_state=None,
     verbose=0,
@@ -90,6 +92,13 @@ _SHARED_PARAMS_DOC = """
         ``True``) one mean and std per channel; ``"pointwise"`` one per
         channel and grid point (removes the mean field; resampled when
         ``predict`` sees another grid); ``False`` none.
+    symmetries : "auto", None, str or sequence of str, default="auto"
+        Flips and swaps of grid dims under which the operator is symmetric
+        (``"flip_x"``, ``"swap_x_y"``; see :mod:`opkit.symmetry`): every
+        training batch applies each to a random half of its samples, ``X``
+        and ``y`` alike. ``"auto"`` uses those both ``X`` and ``y`` declare in
+        their ``opkit_symmetries`` attribute (the embedded Darcy data and
+        ``solvers.darcy`` declare theirs); ``None`` none.
     device : str, default="auto"
         ``"auto"`` uses CUDA when available, else the CPU; ``"cpu"``,
         ``"cuda"``, ``"cuda:1"`` are accepted.
@@ -329,6 +338,7 @@ class OperatorEstimator(RegressorMixin, BaseEstimator):
             raise ValueError(f"fit needs at least 2 samples, got {X_arr.shape[0]}")
         self._check_grid(out_spec, "y")
         warn_default_bc(out_spec, y_obj, "y")
+        symmetry_names, symmetry_ops = resolve_symmetries(self.symmetries, in_spec, out_spec)
         X_arr = _map_samples(X_arr, lambda a: self._align_input(a, in_spec, out_spec, "X"))
         device = resolve_device(self.device)
         seed = self._seed()
@@ -375,6 +385,7 @@ class OperatorEstimator(RegressorMixin, BaseEstimator):
             n_iter_no_change=int(self.n_iter_no_change),
             verbose=int(self.verbose),
             checkpoint_path=self.checkpoint_path,
+            symmetries=symmetry_ops,
             fingerprint=self._fingerprint(X_arr, y_arr),
         )
         history, _ = train_module(
@@ -396,6 +407,7 @@ class OperatorEstimator(RegressorMixin, BaseEstimator):
         self.n_epochs_ = len(history["epoch"])
         self.n_params_ = int(sum(p.numel() * (2 if p.is_complex() else 1) for p in network.parameters()))
         self.device_ = device
+        self.symmetries_ = symmetry_names
         return self
 
     def _check_warm_start(self, in_spec, out_spec):
@@ -563,6 +575,8 @@ _FITTED_ATTRIBUTES_DOC = """Attributes
         Epochs trained.
     device_ : torch.device
         Device of ``model_``.
+    symmetries_ : tuple of str
+        The symmetries training augmented with (from ``symmetries``).
 """
 
 

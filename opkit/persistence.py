@@ -57,6 +57,7 @@ def save_estimator(estimator, path):
         "output_spec": estimator.output_spec_.to_dict(),
         "history": _jsonable(estimator.history_),
         "n_epochs": estimator.n_epochs_,
+        "symmetries": list(getattr(estimator, "symmetries_", ())),
         "channels": [estimator.input_spec_.n_channels, estimator.output_spec_.n_channels],
         "versions": _versions(),
     }
@@ -119,6 +120,7 @@ def load(path, device="cpu", **overrides):
     estimator.output_spec_ = out_spec
     estimator.history_ = meta["history"]
     estimator.n_epochs_ = meta["n_epochs"]
+    estimator.symmetries_ = tuple(meta.get("symmetries", ()))
     estimator.n_params_ = int(sum(p.numel() * (2 if p.is_complex() else 1) for p in network.parameters()))
     estimator.device_ = device
     return estimator

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .symmetry import random_symmetric_copies
 from .serialization import (
     optimizer_from_tensors,
     optimizer_to_tensors,
@@ -85,6 +86,8 @@ class TrainConfig:
     n_iter_no_change: int = 10
     verbose: int = 0
     checkpoint_path: str | None = None
+    #: ``("flip", axis)``/``("swap", axis1, axis2)`` operations to augment batches with.
+    symmetries: tuple = ()
     fingerprint: dict = field(default_factory=dict)
 
 
@@ -299,6 +302,8 @@ def train_module(module, loss_fn, X, y, config: TrainConfig, *, device, generato
         for index in _batches(n, config.batch_size, generator, rank, world_size):
             xb = _take(X, index).to(device, non_blocking=True)
             yb = _take(y, index).to(device, non_blocking=True)
+            if config.symmetries:
+                xb, yb = random_symmetric_copies(xb, yb, config.symmetries, generator)
             optimizer.zero_grad(set_to_none=True)
             loss = loss_fn(model(xb), yb)
             loss.backward()

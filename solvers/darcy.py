@@ -88,6 +88,11 @@ __all__ = [
 PDE = "-div(a grad u) = f on (0, 1)^2, u = 0 on the boundary"
 #: Variables' and file's boundary-condition attributes (zero Dirichlet on every side).
 BC = {"bc_x": "dirichlet", "bc_y": "dirichlet"}
+# A square, one condition on every edge, a constant source, a Gaussian field
+# whose law is invariant under the maps of the square, and a symmetric
+# 5-point stencil on a nodal grid: every solve commutes with the eight maps
+# of the square (opkit.symmetry).
+SYMMETRIES = {"opkit_symmetries": "flip_x flip_y swap_x_y"}
 #: SuperLU options of every factorisation: the ordering is applied beforehand
 #: (see :class:`NodalGrid`), the matrices are symmetric positive definite (Darcy)
 #: or symmetric (Helmholtz), so no pivoting is needed or wanted.
@@ -582,14 +587,14 @@ def validate(params):
 
 
 def _field_attrs(long_name, role):
-    return {"long_name": long_name, "units": "1", "opkit_role": role, **BC}
+    return {"long_name": long_name, "units": "1", "opkit_role": role, **BC, **SYMMETRIES}
 
 
 def _coords(res):
     x = np.linspace(0.0, 1.0, res)
     return {
-        "x": ("x", x, {"long_name": "x position", "units": "1", "axis": "X"}),
-        "y": ("y", x.copy(), {"long_name": "y position", "units": "1", "axis": "Y"}),
+        "x": ("x", x, {"long_name": "x position", "units": "1", "axis": "X", "actual_range": [0.0, 1.0]}),
+        "y": ("y", x.copy(), {"long_name": "y position", "units": "1", "axis": "Y", "actual_range": [0.0, 1.0]}),
     }
 
 
@@ -650,6 +655,7 @@ def global_attrs(params):
         "equation": f"-div(a grad u) = {params['forcing']:g}",
         "domain": "(x, y) in [0, 1]^2; u = 0 on the boundary",
         **BC,
+        **SYMMETRIES,
         "opkit_inputs": "a",
         "opkit_outputs": "u",
         "method": (

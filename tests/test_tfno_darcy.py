@@ -43,6 +43,7 @@ def test_default_tfno_beats_neuraloperator_example_on_darcy():
     train, test = load_darcy_small("both")
     est = TFNORegressor(random_state=0).fit(train.a, train.u)
     assert est.max_epochs == 20
+    assert est.symmetries_ == ("swap_x_y",)  # declared by the data, used by default
     l2 = relative_error(est.predict(test.a), test.u, norm="l2")
     assert l2 <= 0.075, l2
     history = est.history_["train_loss"]

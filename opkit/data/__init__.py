@@ -20,6 +20,11 @@ _FILES = resources.files(__package__) / "files"
 # Zero Dirichlet on all sides; stored on the variables too, so a DataArray
 # taken out of the Dataset still knows its boundary conditions.
 _BC = {"bc_x": "dirichlet", "bc_y": "dirichlet"}
+# The problem (square, the same condition on every edge, f = 1, an isotropic
+# random coefficient) is symmetric under all eight maps of the square, but
+# this grid is every other point of a nodal 32-point grid (its last row is
+# at 30/31, not 1), so only the transpose maps it onto itself.
+_SYMMETRIES = {"opkit_symmetries": "swap_x_y"}
 
 
 def _read_tensor_dict(name: str) -> dict:
@@ -52,12 +57,13 @@ def _darcy_dataset(name: str, split: str) -> xr.Dataset:
                     "units": "1",
                     "opkit_role": "input",
                     **_BC,
+                    **_SYMMETRIES,
                 },
             ),
             "u": (
                 ("sample", "x", "y"),
                 solution,
-                {"long_name": "pressure (rescaled)", "units": "1", "opkit_role": "output", **_BC},
+                {"long_name": "pressure (rescaled)", "units": "1", "opkit_role": "output", **_BC, **_SYMMETRIES},
             ),
         },
         coords=coords,
@@ -69,6 +75,7 @@ def _darcy_dataset(name: str, split: str) -> xr.Dataset:
             "opkit_inputs": "a",
             "opkit_outputs": "u",
             **_BC,
+            **_SYMMETRIES,
             "split": split,
         },
     )
@@ -89,7 +96,9 @@ def load_darcy_small(split: str = "train") -> xr.Dataset:
         Variables ``a`` (coefficient phase, 0/1) and ``u`` (solution), dims
         ``(sample, x, y)``, coordinates on the unit square with ``units``, and the
         attributes ``opkit_inputs="a"``, ``opkit_outputs="u"``,
-        ``bc_x = bc_y = "dirichlet"``.
+        ``bc_x = bc_y = "dirichlet"`` and ``opkit_symmetries="swap_x_y"``
+        (the transpose, which estimators train with by default; see
+        :mod:`opkit.symmetry`).
 
     Examples
     --------

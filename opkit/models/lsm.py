@@ -85,6 +85,7 @@ class LSMOperator(OperatorEstimator):
         early_stopping=False,
         n_iter_no_change=10,
         normalize=True,
+        symmetries="auto",
         device="auto",
         random_state=None,
         verbose=0,
@@ -108,6 +109,7 @@ class LSMOperator(OperatorEstimator):
         self.early_stopping = early_stopping
         self.n_iter_no_change = n_iter_no_change
         self.normalize = normalize
+        self.symmetries = symmetries
         self.device = device
         self.random_state = random_state
         self.verbose = verbose

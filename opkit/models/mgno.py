@@ -94,6 +94,7 @@ class MgNOOperator(OperatorEstimator):
         early_stopping=False,
         n_iter_no_change=10,
         normalize="pointwise",
+        symmetries="auto",
         device="auto",
         random_state=None,
         verbose=0,
@@ -116,6 +117,7 @@ class MgNOOperator(OperatorEstimator):
         self.early_stopping = early_stopping
         self.n_iter_no_change = n_iter_no_change
         self.normalize = normalize
+        self.symmetries = symmetries
         self.device = device
         self.random_state = random_state
         self.verbose = verbose
