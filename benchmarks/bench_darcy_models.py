@@ -48,6 +48,9 @@ def large_dataset(path: Path, preset: str, n_samples: int, seed: int):
     generate_dataset(SOLVER, path, n_samples, seed=seed, preset=preset, progress=False)
     print(f"data {path}: ready after {time.perf_counter() - started:.0f} s", flush=True)
     with xr.open_dataset(path) as ds:
+        if "opkit_symmetries" not in ds.attrs:
+            print(f"note: {path} predates the symmetries solvers.darcy declares, so symmetries='auto' "
+                  "uses none on it; delete it to regenerate", flush=True)
         return ds.load()
 
 
@@ -73,6 +76,7 @@ def run_model(key, params, train, test, epochs, seed):
         "final_train_loss": est.history_["train_loss"][-1],
         # The recipe actually used: defaults may change between runs.
         "recipe": {k: est.get_params()[k] for k in ("learning_rate", "batch_size", "loss", "scheduler")},
+        "symmetries": list(est.symmetries_),
         "overrides": params,
     }
     print(json.dumps(row), flush=True)

@@ -23,8 +23,9 @@ _BC = {"bc_x": "dirichlet", "bc_y": "dirichlet"}
 # The problem (square, the same condition on every edge, f = 1, an isotropic
 # random coefficient) is symmetric under all eight maps of the square, but
 # this grid is every other point of a nodal 32-point grid (its last row is
-# at 30/31, not 1), so only the transpose maps it onto itself.
-_SYMMETRIES = {"opkit_symmetries": "swap_x_y"}
+# at 30/31, not 1), so only the transpose maps it onto itself. opkit.io
+# declares the same for every neuraloperator Darcy file.
+DARCY_SYMMETRIES = {"opkit_symmetries": "swap_x_y"}
 
 
 def _read_tensor_dict(name: str) -> dict:
@@ -57,13 +58,13 @@ def _darcy_dataset(name: str, split: str) -> xr.Dataset:
                     "units": "1",
                     "opkit_role": "input",
                     **_BC,
-                    **_SYMMETRIES,
+                    **DARCY_SYMMETRIES,
                 },
             ),
             "u": (
                 ("sample", "x", "y"),
                 solution,
-                {"long_name": "pressure (rescaled)", "units": "1", "opkit_role": "output", **_BC, **_SYMMETRIES},
+                {"long_name": "pressure (rescaled)", "units": "1", "opkit_role": "output", **_BC, **DARCY_SYMMETRIES},
             ),
         },
         coords=coords,
@@ -75,7 +76,7 @@ def _darcy_dataset(name: str, split: str) -> xr.Dataset:
             "opkit_inputs": "a",
             "opkit_outputs": "u",
             **_BC,
-            **_SYMMETRIES,
+            **DARCY_SYMMETRIES,
             "split": split,
         },
     )

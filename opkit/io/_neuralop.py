@@ -29,6 +29,7 @@ import re
 
 import numpy as np
 
+from ..data import DARCY_SYMMETRIES
 from ._common import (
     coord,
     file_token,
@@ -180,11 +181,14 @@ def _darcy(path, x, y, chunks, dask):
         "u": variable(("sample", "x", "y"), dask("y", y, k).astype(np.float32), "pressure (rescaled)", source_name="y"),
     }
     coords = {"x": coord("x", periodic_grid(nx)), "y": coord("y", periodic_grid(ny))}
-    return finish(
+    ds = finish(
         variables, coords, fmt=NAME, layout="darcy", path=path, bc=bc, inputs=("a",), outputs=("u",),
-        attrs={"pde": "-div(a grad u) = 1 on (0,1)^2, u = 0 on the boundary"},
+        attrs={"pde": "-div(a grad u) = 1 on (0,1)^2, u = 0 on the boundary", **DARCY_SYMMETRIES},
         notes={"coordinates_note": "the file stores no grid; j/n on [0, 1), as opkit.data.load_darcy_small and neuraloperator's grid embedding"},
     )
+    for name in ("a", "u"):
+        ds[name].attrs.update(DARCY_SYMMETRIES)
+    return ds
 
 
 def _burgers(path, tensors, chunks, dask):
