@@ -27,13 +27,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .symmetry import random_symmetric_copies
 from .serialization import (
     optimizer_from_tensors,
     optimizer_to_tensors,
     read_checkpoint,
     write_checkpoint,
 )
+from .symmetry import random_symmetric_copies
 
 __all__ = ["TrainConfig", "train_module", "resolve_device", "distributed_context", "subset", "SampleSubset"]
 
