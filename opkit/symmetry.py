@@ -167,7 +167,7 @@ def _apply(tensor, operation):
     return tensor.transpose(operation[1], operation[2])
 
 
-def random_symmetric_copies(X, y, operations, generator):
+def random_symmetric_copies(X, y, operations, generator, rank=0, world_size=1):
     """Apply each operation to a random half of the samples of a batch, to ``X`` and ``y`` alike.
 
     Independent coin flips per operation and sample make every element of the
@@ -182,13 +182,19 @@ def random_symmetric_copies(X, y, operations, generator):
         From :func:`resolve_symmetries`.
     generator : torch.Generator
         The CPU generator of the fit (keeps ``random_state`` runs repeatable).
+    rank, world_size : int, default 0, 1
+        Under data-parallel training, ``X`` and ``y`` are this process's share
+        ``[rank::world_size]`` of a global batch ``world_size`` times larger:
+        the coins are drawn for the global batch and sliced the same way, so
+        the run matches one process with the global batch.
 
     Returns
     -------
     X, y : torch.Tensor
     """
     for operation in operations:
-        chosen = (torch.rand(X.shape[0], generator=generator) < 0.5).to(X.device)
+        coins = torch.rand(X.shape[0] * world_size, generator=generator)[rank::world_size]
+        chosen = (coins < 0.5).to(X.device)
         mask = chosen.view(-1, *([1] * (X.dim() - 1)))
         X = torch.where(mask, _apply(X, operation), X)
         y = torch.where(mask, _apply(y, operation), y)

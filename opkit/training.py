@@ -303,7 +303,7 @@ def train_module(module, loss_fn, X, y, config: TrainConfig, *, device, generato
             xb = _take(X, index).to(device, non_blocking=True)
             yb = _take(y, index).to(device, non_blocking=True)
             if config.symmetries:
-                xb, yb = random_symmetric_copies(xb, yb, config.symmetries, generator)
+                xb, yb = random_symmetric_copies(xb, yb, config.symmetries, generator, rank, world_size)
             optimizer.zero_grad(set_to_none=True)
             loss = loss_fn(model(xb), yb)
             loss.backward()
