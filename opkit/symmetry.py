@@ -97,20 +97,18 @@ def _parse(name: str, spec) -> tuple:
     if name.startswith("flip_") and name[5:] in dims:
         _check_mirror_grid(name, spec.coords[name[5:]])
         return ("flip", 2 + dims.index(name[5:]))
-    if name.startswith("swap_"):
-        rest = name[5:]
-        for cut in range(1, len(rest) - 1):
-            first, second = rest[:cut], rest[cut + 1 :]
-            if rest[cut] == "_" and first in dims and second in dims and first != second:
-                if spec.sizes[first] != spec.sizes[second]:
-                    raise ValueError(
-                        f"symmetry {name!r} exchanges '{first}' ({spec.sizes[first]} points) and "
-                        f"'{second}' ({spec.sizes[second]} points); it needs equal sizes"
-                    )
-                values = [spec.coords[d]["values"] for d in (first, second)]
-                if None not in values and not np.allclose(values[0], values[1]):
-                    raise ValueError(f"symmetry {name!r} exchanges '{first}' and '{second}', whose coordinates differ")
-                return ("swap", 2 + dims.index(first), 2 + dims.index(second))
+    pairs = [(first, second) for first in dims for second in dims if name == f"swap_{first}_{second}"]
+    if pairs and pairs[0][0] != pairs[0][1]:
+        first, second = pairs[0]
+        if spec.sizes[first] != spec.sizes[second]:
+            raise ValueError(
+                f"symmetry {name!r} exchanges '{first}' ({spec.sizes[first]} points) and "
+                f"'{second}' ({spec.sizes[second]} points); it needs equal sizes"
+            )
+        values = [spec.coords[d]["values"] for d in (first, second)]
+        if None not in values and not np.allclose(values[0], values[1]):
+            raise ValueError(f"symmetry {name!r} exchanges '{first}' and '{second}', whose coordinates differ")
+        return ("swap", 2 + dims.index(first), 2 + dims.index(second))
     raise ValueError(
         f"unknown symmetry {name!r} for grid dims {tuple(dims)}: use 'flip_<dim>' or "
         f"'swap_<dim1>_<dim2>' with dims among {tuple(dims)}"

@@ -177,18 +177,17 @@ def _darcy(path, x, y, chunks, dask):
     k = samples_per_chunk(n, 8 * nx * ny, chunks)
     bc = {"x": "dirichlet", "y": "dirichlet"}
     variables = {
-        "a": variable(("sample", "x", "y"), dask("x", x, k).astype(np.float32), "permeability phase (1 = high, 0 = low)", source_name="x"),
-        "u": variable(("sample", "x", "y"), dask("y", y, k).astype(np.float32), "pressure (rescaled)", source_name="y"),
+        "a": variable(("sample", "x", "y"), dask("x", x, k).astype(np.float32), "permeability phase (1 = high, 0 = low)",
+                      source_name="x", **DARCY_SYMMETRIES),
+        "u": variable(("sample", "x", "y"), dask("y", y, k).astype(np.float32), "pressure (rescaled)",
+                      source_name="y", **DARCY_SYMMETRIES),
     }
     coords = {"x": coord("x", periodic_grid(nx)), "y": coord("y", periodic_grid(ny))}
-    ds = finish(
+    return finish(
         variables, coords, fmt=NAME, layout="darcy", path=path, bc=bc, inputs=("a",), outputs=("u",),
         attrs={"pde": "-div(a grad u) = 1 on (0,1)^2, u = 0 on the boundary", **DARCY_SYMMETRIES},
         notes={"coordinates_note": "the file stores no grid; j/n on [0, 1), as opkit.data.load_darcy_small and neuraloperator's grid embedding"},
     )
-    for name in ("a", "u"):
-        ds[name].attrs.update(DARCY_SYMMETRIES)
-    return ds
 
 
 def _burgers(path, tensors, chunks, dask):
