@@ -77,6 +77,8 @@ __all__ = [
 ]
 
 PDE = "u_t + (u^2/2)_x = nu u_xx on [0, L) periodic"
+#: Boundary condition of the file and of every field in it.
+BC = {"bc_x": "periodic"}
 #: Levels of the geometric split of the first ETDRK4 step.
 GRADED_START = 4
 #: Largest Cole-Hopf amplification exponent R accepted.
@@ -600,20 +602,20 @@ def generate(params, indices, rngs):
     data["u0"] = (
         ("sample", "x"),
         u0[:, ::stride],
-        {"long_name": "initial velocity u(x, 0)", "units": "1", "opkit_role": "input"},
+        {"long_name": "initial velocity u(x, 0)", "units": "1", "opkit_role": "input", **BC},
     )
     if params["n_times"] == 1:
         data["u"] = (
             ("sample", "x"),
             u[:, -1, ::stride],
-            {"long_name": f"velocity u(x, t = {params['final_time']:g})", "units": "1", "opkit_role": "output"},
+            {"long_name": f"velocity u(x, t = {params['final_time']:g})", "units": "1", "opkit_role": "output", **BC},
         )
     else:
         coords["time"] = ("time", times, {"long_name": "time", "units": "1", "axis": "T"})
         data["u"] = (
             ("sample", "time", "x"),
             u[:, :, ::stride],
-            {"long_name": "velocity u(x, t)", "units": "1", "opkit_role": "output"},
+            {"long_name": "velocity u(x, t)", "units": "1", "opkit_role": "output", **BC},
         )
     order = [k for k in ("u0", "u", "time_step") if k in data]
     return xr.Dataset({k: data[k] for k in order}, coords=coords)
@@ -644,7 +646,7 @@ def global_attrs(params):
         "pde": PDE,
         "equation": f"u_t + (u^2/2)_x = {nu:g} u_xx",
         "domain": f"x in [0, {length:g}) periodic; t in [0, {params['final_time']:g}]",
-        "bc_x": "periodic",
+        **BC,
         "opkit_inputs": "u0",
         "opkit_outputs": "u",
         "method": method,

@@ -1223,6 +1223,8 @@ class NavierStokes2D:
 # --------------------------------------------------------------------------
 
 PDE = "w_t + u . grad(w) = nu Lap(w) - alpha w + f,  -Lap(psi) = w,  u = (psi_y, -psi_x)"
+#: Boundary conditions of the file and of every field in it.
+BC = {"bc_x": "periodic", "bc_y": "periodic"}
 FORCINGS = ("fno", "kolmogorov", "none")
 INITIAL_CONDITIONS = ("grf", "mcwilliams", "filtered_velocity")
 
@@ -1430,16 +1432,19 @@ def generate(params, indices, rngs):
         "w0": (
             ("sample", "x", "y"),
             w0,
-            {"long_name": f"vorticity at t = {params['t_start']:g}", "units": "1", "opkit_role": "input"},
+            {"long_name": f"vorticity at t = {params['t_start']:g}", "units": "1", "opkit_role": "input", **BC},
         ),
-        "w": (("sample", "time", "x", "y"), res["vorticity"], {"long_name": "vorticity", "units": "1", "opkit_role": "output"}),
+        "w": (
+            ("sample", "time", "x", "y"), res["vorticity"],
+            {"long_name": "vorticity", "units": "1", "opkit_role": "output", **BC},
+        ),
     }
     if params["velocity"]:
         coords["component"] = ("component", np.array(["u", "v"]), {"long_name": "velocity component"})
         data["velocity"] = (
             ("sample", "time", "x", "y", "component"),
             np.moveaxis(res["velocity"], 2, -1),
-            {"long_name": "velocity (u, v) = (psi_y, -psi_x)", "units": "1", "opkit_role": "output"},
+            {"long_name": "velocity (u, v) = (psi_y, -psi_x)", "units": "1", "opkit_role": "output", **BC},
         )
     data["n_steps"] = (
         ("sample",),
@@ -1506,8 +1511,7 @@ def global_attrs(params):
         "pde": PDE,
         "equation": f"w_t + u.grad(w) = {nu:g} Lap(w) - {drag:g} w + f,  f = {ftxt}",
         "domain": f"(x, y) in [0, {L:g})^2 periodic; t in [{params['t_start']:g}, {params['t_end']:g}]",
-        "bc_x": "periodic",
-        "bc_y": "periodic",
+        **BC,
         "opkit_inputs": "w0",
         "opkit_outputs": outputs,
         "method": (
