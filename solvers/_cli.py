@@ -562,6 +562,8 @@ def _help(p):
     text = p.help.rstrip()
     if p.choices:
         text += f" Choices: {', '.join(map(str, p.choices))}."
+    if p.plausible is not None:
+        text += f" Presets and tests cover [{p.plausible[0]:g}, {p.plausible[1]:g}]; a value outside warns."
     return f"{text} [units: {units}; default: {_describe_default(p)}]".replace("%", "%%")
 
 

@@ -423,7 +423,7 @@ SOLVER = SolverSpec(
     parameters=(
         Parameter("resolution", 128, "1", "Stored points per dimension (even), x_j = j/resolution.", int),
         Parameter("solver_resolution", 256, "1", "Points per dimension of the spectral solve (an even multiple of resolution).", int),
-        Parameter("epsilon", 220.0, "1", "epsilon in the reaction term eps^2 u (u^2 - 1).", float),
+        Parameter("epsilon", 220.0, "1", "epsilon in the reaction term eps^2 u (u^2 - 1).", float, plausible=(1.0, 2000.0)),
         Parameter("final_time", 2e-4, "1", "Final time T.", float),
         Parameter("n_times", 20, "1", "Snapshots on [0, T], both ends included.", int),
         Parameter("max_dt", 2e-6, "1", "Largest ETDRK4 step; the step divides the recording interval.", float),

@@ -669,9 +669,9 @@ SOLVER = SolverSpec(
     pde=PDE,
     parameters=(
         Parameter("resolution", 1024, "1", "Stored grid points (even, >= 8; divides solver_resolution).", int),
-        Parameter("viscosity", 0.1, "1", "Viscosity nu (> 0), in units of L^2/T.", float),
-        Parameter("length", 1.0, "1", "Period L of the domain [0, L).", float),
-        Parameter("final_time", 1.0, "1", "Final time T.", float),
+        Parameter("viscosity", 0.1, "1", "Viscosity nu (> 0), in units of L^2/T.", float, plausible=(1e-5, 10.0)),
+        Parameter("length", 1.0, "1", "Period L of the domain [0, L).", float, plausible=(1e-2, 1e2)),
+        Parameter("final_time", 1.0, "1", "Final time T.", float, plausible=(1e-6, 1e3)),
         Parameter(
             "n_times", 1, "1",
             "Stored time levels: 1 stores u(x, T) only, as u(sample, x); n >= 2 stores n equally spaced "
@@ -688,7 +688,7 @@ SOLVER = SolverSpec(
         ),
         Parameter("max_dt", 1e-3, "1", "Largest automatic ETDRK4 step (accuracy cap).", float),
         Parameter("cfl", 0.5, "1", "Fraction of the ETDRK4 stability limit used by automatic steps (0, 1].", float),
-        Parameter("grf_sigma", 25.0, "1", "Amplitude sigma of the initial GRF, covariance sigma^2 (-Laplacian + tau^2)^(-gamma).", float),
+        Parameter("grf_sigma", 25.0, "1", "Amplitude sigma of the initial GRF, covariance sigma^2 (-Laplacian + tau^2)^(-gamma).", float, plausible=(0.0, 1e4)),
         Parameter("grf_tau", 5.0, "1", "Inverse length scale tau of the initial GRF.", float),
         Parameter("grf_gamma", 2.0, "1", "Exponent gamma of the initial GRF (> 0.5).", float),
         Parameter(
