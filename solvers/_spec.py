@@ -237,6 +237,10 @@ class SolverSpec:
         ``method`` and whatever else describes the run.
     validate : callable, optional
         ``validate(params) -> None``; raises ``ValueError`` naming the culprit.
+    derive : callable, optional
+        ``derive(params) -> dict``: values for parameters left unset whose
+        choice depends on others (the solve grid from ``resolution``); applied
+        by :meth:`resolve` before ``validate``, so files record them.
     """
 
     name: str
@@ -246,6 +250,7 @@ class SolverSpec:
     generate: Callable | None = None
     global_attrs: Callable | None = None
     validate: Callable | None = None
+    derive: Callable | None = None
 
     def __post_init__(self):
         names = [p.name for p in self.parameters]
@@ -302,7 +307,7 @@ class SolverSpec:
         return {p.name: p.default for p in self.all_parameters()}
 
     def resolve(self, overrides=None):
-        """Defaults updated by ``overrides``, converted, then validated.
+        """Defaults updated by ``overrides``, converted, completed by ``derive``, then validated.
 
         Parameters
         ----------
@@ -328,6 +333,8 @@ class SolverSpec:
         for key, value in (overrides or {}).items():
             p = self.parameter(key)
             params[p.name] = p.convert(value)
+        if self.derive is not None:
+            params.update(self.derive(params))
         if self.validate is not None:
             self.validate(params)
         for p in self.all_parameters():

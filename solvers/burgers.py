@@ -46,7 +46,10 @@ Output: ``u0(sample, x)`` (input) and ``u(sample, x)`` at ``T`` when
 ``n_times = 1``, else ``u(sample, time, x)`` at ``n_times`` equally spaced
 times on ``[0, T]`` (``u[:, 0] == u0``), plus the step ``time_step(sample)``
 used by ETDRK4. The stored grid is ``x_j = j L / resolution``, the solver grid taken
-at stride ``solver_resolution / resolution``.
+at stride ``solver_resolution / resolution``. Any ``resolution >= 3`` works:
+left unset, ``solver_resolution`` is the coarsest even multiple of it with at
+least 8192 points (8192 for the default 1024); set explicitly (the presets
+do), it is used as given.
 """
 
 from __future__ import annotations
@@ -59,6 +62,7 @@ import xarray as xr
 
 from ._cli import run_cli
 from ._grf import periodic_grf
+from ._grids import periodic_solve_grid
 from ._spec import BlowUpError, Parameter, SolverSpec
 
 __all__ = [
@@ -68,6 +72,7 @@ __all__ = [
     "cole_hopf_solve",
     "burgers_nonlinear",
     "etdrk4_solve",
+    "derive",
     "etdrk4_step",
     "generate",
     "global_attrs",
@@ -79,6 +84,8 @@ __all__ = [
 PDE = "u_t + (u^2/2)_x = nu u_xx on [0, L) periodic"
 #: Boundary condition of the file and of every field in it.
 BC = {"bc_x": "periodic"}
+#: Fewest solve points when ``solver_resolution`` is unset (FNO's grid).
+MIN_SOLVER_RESOLUTION = 8192
 #: Levels of the geometric split of the first ETDRK4 step.
 GRADED_START = 4
 #: Largest Cole-Hopf amplification exponent R accepted.
@@ -442,6 +449,27 @@ def time_levels(params):
     return np.linspace(0.0, float(params["final_time"]), max(n, 2))
 
 
+def derive(params):
+    """The solve grid of a run that leaves ``solver_resolution`` unset.
+
+    Parameters
+    ----------
+    params : dict
+
+    Returns
+    -------
+    dict
+        ``{"solver_resolution": N s}``, the coarsest even multiple of
+        ``resolution`` ``N`` with at least :data:`MIN_SOLVER_RESOLUTION`
+        points; empty when ``solver_resolution`` is set or ``resolution`` is
+        invalid (``validate`` says why).
+    """
+    res = params["resolution"]
+    if params["solver_resolution"] is not None or not isinstance(res, int) or res < 3:
+        return {}
+    return {"solver_resolution": periodic_solve_grid(res, MIN_SOLVER_RESOLUTION, even=True, smooth=True)}
+
+
 def validate(params):
     """Reject parameter sets the solver cannot run, naming the culprit.
 
@@ -466,9 +494,9 @@ def validate(params):
     if params["n_times"] < 1:
         raise ValueError(f"n_times must be >= 1, got {params['n_times']!r}")
     res, sres, gres = params["resolution"], params["solver_resolution"], params["grf_resolution"]
-    if res is None or res < 8 or res % 2:
-        raise ValueError(f"resolution must be an even number >= 8, got {res!r}")
-    if sres < 16 or sres % 2:
+    if res is None or res < 3:
+        raise ValueError(f"resolution must be >= 3, got {res!r}")
+    if sres is None or sres < 16 or sres % 2:
         raise ValueError(f"solver_resolution must be an even number >= 16, got {sres!r}")
     if sres % res:
         raise ValueError(
@@ -668,7 +696,7 @@ SOLVER = SolverSpec(
     title="1-D viscous Burgers equation on a periodic interval (Fourier pseudo-spectral ETDRK4 or Cole-Hopf)",
     pde=PDE,
     parameters=(
-        Parameter("resolution", 1024, "1", "Stored grid points (even, >= 8; divides solver_resolution).", int),
+        Parameter("resolution", 1024, "1", "Stored grid points (>= 3), x_j = j L / resolution: the solve grid at a stride.", int),
         Parameter("viscosity", 0.1, "1", "Viscosity nu (> 0), in units of L^2/T.", float, plausible=(1e-5, 10.0)),
         Parameter("length", 1.0, "1", "Period L of the domain [0, L).", float, plausible=(1e-2, 1e2)),
         Parameter("final_time", 1.0, "1", "Final time T.", float, plausible=(1e-6, 1e3)),
@@ -678,7 +706,12 @@ SOLVER = SolverSpec(
             "times on [0, T] (both ends) as u(sample, time, x).",
             int,
         ),
-        Parameter("solver_resolution", 8192, "1", "Grid points of the spectral solve (even).", int),
+        Parameter(
+            "solver_resolution", None, "1",
+            "Grid points of the spectral solve (even, a multiple of resolution). Unset: the coarsest even multiple "
+            "resolution * s >= 8192 with s a product of 2, 3 and 5 (8192 for resolution 1024, 9000 for 1000).",
+            int,
+        ),
         Parameter("scheme", "etdrk4", "1", "Time integration: ETDRK4 pseudo-spectral, or the exact Cole-Hopf transform (needs R <= 30).", str, ("etdrk4", "cole-hopf")),
         Parameter(
             "dt", 0.0, "1",
@@ -700,6 +733,7 @@ SOLVER = SolverSpec(
     generate=generate,
     global_attrs=global_attrs,
     validate=validate,
+    derive=derive,
 )
 
 

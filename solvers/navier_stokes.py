@@ -1225,6 +1225,8 @@ class NavierStokes2D:
 PDE = "w_t + u . grad(w) = nu Lap(w) - alpha w + f,  -Lap(psi) = w,  u = (psi_y, -psi_x)"
 #: Boundary conditions of the file and of every field in it.
 BC = {"bc_x": "periodic", "bc_y": "periodic"}
+#: Fewest solve points per dimension when ``solver_resolution`` is unset.
+MIN_SOLVER_RESOLUTION = 128
 FORCINGS = ("fno", "kolmogorov", "none")
 INITIAL_CONDITIONS = ("grf", "mcwilliams", "filtered_velocity")
 
@@ -1307,6 +1309,30 @@ def _describe(params):
     return ", ".join(f"{k}={params[k]}" for k in keys)
 
 
+def derive(params):
+    """The solve grid of a run that leaves ``solver_resolution`` unset.
+
+    Parameters
+    ----------
+    params : dict
+
+    Returns
+    -------
+    dict
+        ``{"solver_resolution": N s}``, the coarsest even multiple of
+        ``resolution`` ``N`` with at least :data:`MIN_SOLVER_RESOLUTION` points
+        (so the stored points are solve points); empty when
+        ``solver_resolution`` is set or ``resolution`` is invalid (``validate``
+        says why).
+    """
+    from ._grids import periodic_solve_grid  # here: the module's head holds the numerics
+
+    res = params["resolution"]
+    if params["solver_resolution"] is not None or not isinstance(res, int) or res < 3:
+        return {}
+    return {"solver_resolution": periodic_solve_grid(res, MIN_SOLVER_RESOLUTION, even=True, smooth=True)}
+
+
 def validate(params):
     """Reject parameter sets the solver cannot run, naming the culprit.
 
@@ -1326,7 +1352,9 @@ def validate(params):
     if not params["length"] > 0:
         raise ValueError(f"length must be > 0, got {params['length']!r}")
     res, sres, mres = params["resolution"], params["solver_resolution"], params["ic_resolution"]
-    for key, val, low in (("resolution", res, 8), ("solver_resolution", sres, 8), ("ic_resolution", mres, 8)):
+    if res is None or res < 3:
+        raise ValueError(f"resolution must be >= 3, got {res!r}")
+    for key, val, low in (("solver_resolution", sres, 8), ("ic_resolution", mres, 8)):
         if val is None or val < low or val % 2:
             raise ValueError(f"{key} must be an even number >= {low}, got {val!r}")
     if res > sres:
@@ -1523,7 +1551,7 @@ def global_attrs(params):
         "solver_resolution": n,
         "output_resolution": m,
         "downsampling": (
-            f"spectral truncation to |kx|,|ky| < {m // 2} (Nyquist dropped); points x_j = j*{L:g}/{m}"
+            f"spectral truncation to |kx|,|ky| < {m / 2:g} (Nyquist dropped); points x_j = j*{L:g}/{m}"
         ),
     }
     attrs.update(_fft.backend_info(params["backend"], params["threads"]))
@@ -1535,8 +1563,19 @@ SOLVER = SolverSpec(
     title="2-D incompressible Navier-Stokes in vorticity form on a periodic square (pseudo-spectral)",
     pde=PDE,
     parameters=(
-        Parameter("resolution", 64, "1", "Stored grid points per dimension (even, >= 8, <= solver_resolution).", int),
-        Parameter("solver_resolution", 128, "1", "Grid points per dimension of the spectral solve (even).", int),
+        Parameter(
+            "resolution", 64, "1",
+            "Stored grid points per dimension (>= 3, <= solver_resolution), x_j = j L / resolution: the solve "
+            "grid's modes |k| < resolution/2.",
+            int,
+        ),
+        Parameter(
+            "solver_resolution", None, "1",
+            "Grid points per dimension of the spectral solve (even, >= 8). Unset: the coarsest even multiple "
+            f"resolution * s >= {MIN_SOLVER_RESOLUTION} with s a product of 2, 3 and 5 (128 for resolution 64, 200 "
+            "for 100, 256 for 256).",
+            int,
+        ),
         Parameter("length", 1.0, "1", "Side L of the periodic square [0, L)^2.", float, plausible=(1e-2, 1e2)),
         Parameter("viscosity", 1e-3, "1", "Kinematic viscosity nu (> 0).", float, plausible=(1e-6, 1.0)),
         Parameter("drag", 0.0, "1", "Linear drag alpha (>= 0).", float, plausible=(0.0, 10.0)),
@@ -1570,6 +1609,7 @@ SOLVER = SolverSpec(
     generate=generate,
     global_attrs=global_attrs,
     validate=validate,
+    derive=derive,
 )
 
 

@@ -20,9 +20,11 @@ type-I discrete sine transform: on the nodal grid :math:`x_i = i h`,
 problem exactly in :math:`O(K^2\log K)`. The discretisation is second order;
 ``richardson`` also solves on the grid of spacing :math:`2h` and returns
 :math:`(4u_h - u_{2h})/3` on the common nodes, fourth order for smooth data.
-The solve grid (``solver_resolution``, default 509 = 4 x 127 + 1) is nested
-in the stored one; stored nodes are solve nodes taken at a stride, boundary
-nodes included.
+The stored grid is nested in the solve grid: stored nodes are solve nodes
+taken at a stride, boundary nodes included. Any ``resolution >= 2`` works:
+left unset, ``solver_resolution`` is the coarsest such grid of at least 509
+nodes, with an even stride under ``richardson`` (509 = 4 x 127 + 1 for the
+default 128, 631 for 64); set explicitly (the preset does), it is used as given.
 
 Output: ``f(sample, x, y)`` (input), ``u(sample, x, y)`` (output),
 ``n_sources(sample)``. Preset ``pdegym-poisson-gauss``.
@@ -35,11 +37,13 @@ import scipy.fft
 import xarray as xr
 
 from ._cli import run_cli
+from ._grids import nodal_solve_grid
 from ._spec import Parameter, SolverSpec
 from .darcy import BC, _as_batch, _coords, _field_attrs, stride
 
 __all__ = [
     "SOLVER",
+    "derive",
     "check_nested",
     "dst_eigenvalues",
     "gaussian_sum",
@@ -52,6 +56,8 @@ __all__ = [
 ]
 
 PDE = "-Lap u = f on (0, 1)^2, u = 0 on the boundary"
+#: Fewest solve nodes per dimension when ``solver_resolution`` is unset (4 x 127 + 1).
+MIN_SOLVER_RESOLUTION = 509
 
 
 def dst_eigenvalues(n):
@@ -191,6 +197,28 @@ def check_nested(resolution, solver_resolution):
         )
 
 
+def derive(params):
+    """The solve grid of a run that leaves ``solver_resolution`` unset.
+
+    Parameters
+    ----------
+    params : dict
+
+    Returns
+    -------
+    dict
+        ``{"solver_resolution": (N - 1) s + 1}`` with the smallest stride ``s``
+        (even with ``richardson``, so the grid of spacing 2h holds the stored
+        nodes too) giving at least :data:`MIN_SOLVER_RESOLUTION` nodes, for
+        ``resolution`` ``N``; empty when ``solver_resolution`` is set or
+        ``resolution`` is invalid (``validate`` says why).
+    """
+    res = params["resolution"]
+    if params["solver_resolution"] is not None or not isinstance(res, int) or res < 2:
+        return {}
+    return {"solver_resolution": nodal_solve_grid(res, MIN_SOLVER_RESOLUTION, even_stride=bool(params["richardson"]), smooth=True)}
+
+
 def validate(params):
     """Reject parameter sets the solver cannot run, naming the culprit.
 
@@ -202,10 +230,12 @@ def validate(params):
     ------
     ValueError
     """
-    k = params["solver_resolution"]
+    res, k = params["resolution"], params["solver_resolution"]
+    if res is None or res < 2:
+        raise ValueError(f"resolution must be >= 2 (nodes per dimension, boundary nodes included), got {res!r}")
     if k is None or k < 3:
         raise ValueError(f"solver_resolution must be >= 3 (one interior node), got {k!r}")
-    stride(params["resolution"], k)
+    stride(res, k)
     if params["richardson"]:
         check_nested(params["resolution"], k)
     if not 0 < params["source_p"] <= 1:
@@ -295,10 +325,16 @@ SOLVER = SolverSpec(
     parameters=(
         Parameter(
             "resolution", 128, "1",
-            "Stored nodes per dimension, boundary nodes included; resolution - 1 must divide solver_resolution - 1.",
+            "Stored nodes per dimension (>= 2), boundary nodes included: the solve grid at a stride.",
             int,
         ),
-        Parameter("solver_resolution", 509, "1", "Nodes per dimension of the solve grid (>= 3).", int),
+        Parameter(
+            "solver_resolution", None, "1",
+            "Nodes per dimension of the solve grid. Unset: the coarsest (resolution - 1) s + 1 >= 509, s even "
+            "with richardson and a product of 2, 3 and 5 (509 for resolution 128, 631 for 64); set, resolution - 1 must divide solver_resolution - 1 "
+            "(and (solver_resolution - 1)/2 with richardson).",
+            int,
+        ),
         Parameter("richardson", True, "1", "Combine with the solve at spacing 2h: (4 u_h - u_2h)/3, fourth order.", bool),
         Parameter("source_p", 0.4, "1", "Success probability of the geometric number of sources (support 1, 2, ...).", float),
         Parameter("sigma_min", 0.025, "1", "Smallest Gaussian width.", float, plausible=(1e-3, 1.0)),
@@ -309,6 +345,7 @@ SOLVER = SolverSpec(
     generate=generate,
     global_attrs=global_attrs,
     validate=validate,
+    derive=derive,
 )
 
 
