@@ -15,8 +15,9 @@ explicitly (every preset sets one) is used as given and checked.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
-__all__ = ["nodal_solve_grid", "periodic_solve_grid"]
+__all__ = ["DefaultSolveGrid", "nodal_solve_grid", "periodic_solve_grid"]
 
 
 def _is_smooth(n):
@@ -104,3 +105,53 @@ def periodic_solve_grid(resolution, minimum, even=False, smooth=False):
     _check(resolution, minimum)
     s = _stride(max(1, math.ceil(minimum / resolution)), even and resolution % 2 == 1, smooth)
     return resolution * s
+
+
+@dataclass(frozen=True)
+class DefaultSolveGrid:
+    """A solver's ``derive`` (:class:`solvers._spec.SolverSpec`): the solve grid of a run that leaves it unset.
+
+    Called with the parameters, it returns ``{"solver_resolution": k}``, ``k``
+    from :func:`nodal_solve_grid` or :func:`periodic_solve_grid`; nothing when
+    ``solver_resolution`` is set or ``resolution`` is not an integer >= 2 (the
+    solver's ``validate`` then says what is wrong). A frozen dataclass rather
+    than a closure, so that a spec holding it pickles to dask workers.
+
+    Parameters
+    ----------
+    kind : {"nodal", "periodic"}
+        Nodal grids (boundary nodes on both ends) or periodic ones.
+    minimum : int
+        Fewest solve points per dimension.
+    even : bool, optional
+        Nodal: an even stride; periodic: an even grid.
+    even_if : str, optional
+        Name of a boolean parameter that asks for ``even`` when true
+        (``"richardson"``).
+    smooth : bool, optional
+        A stride whose prime factors are 2, 3 and 5 (fast transforms).
+
+    Examples
+    --------
+    >>> DefaultSolveGrid("nodal", 421)({"resolution": 64, "solver_resolution": None})
+    {'solver_resolution': 442}
+    """
+
+    kind: str
+    minimum: int
+    even: bool = False
+    even_if: str | None = None
+    smooth: bool = False
+
+    def __post_init__(self):
+        if self.kind not in ("nodal", "periodic"):
+            raise ValueError(f"kind must be 'nodal' or 'periodic', got {self.kind!r}")
+
+    def __call__(self, params):
+        res = params["resolution"]
+        if params["solver_resolution"] is not None or isinstance(res, bool) or not isinstance(res, int) or res < 2:
+            return {}
+        even = self.even or (self.even_if is not None and bool(params[self.even_if]))
+        if self.kind == "nodal":
+            return {"solver_resolution": nodal_solve_grid(res, self.minimum, even_stride=even, smooth=self.smooth)}
+        return {"solver_resolution": periodic_solve_grid(res, self.minimum, even=even, smooth=self.smooth)}

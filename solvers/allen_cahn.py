@@ -53,13 +53,12 @@ import xarray as xr
 
 from ._cli import run_cli
 from ._etd import etdrk4_coefficients
-from ._grids import periodic_solve_grid
+from ._grids import DefaultSolveGrid
 from ._spec import BlowUpError, Parameter, SolverSpec
 from .burgers import etdrk4_step
 
 __all__ = [
     "SOLVER",
-    "derive",
     "AllenCahn",
     "free_energy",
     "generate",
@@ -307,27 +306,6 @@ def recording_times(params):
     return np.linspace(0.0, params["final_time"], params["n_times"])
 
 
-def derive(params):
-    """The solve grid of a run that leaves ``solver_resolution`` unset.
-
-    Parameters
-    ----------
-    params : dict
-
-    Returns
-    -------
-    dict
-        ``{"solver_resolution": N s}``, the coarsest even multiple of ``resolution``
-        ``N`` with at least :data:`MIN_SOLVER_RESOLUTION` points; empty when
-        ``solver_resolution`` is set or ``resolution`` is invalid (``validate``
-        says why).
-    """
-    res = params["resolution"]
-    if params["solver_resolution"] is not None or not isinstance(res, int) or res < 3:
-        return {}
-    return {"solver_resolution": periodic_solve_grid(res, MIN_SOLVER_RESOLUTION, even=True, smooth=True)}
-
-
 def validate(params):
     """Reject parameter sets the solver cannot run, naming the culprit.
 
@@ -469,7 +447,7 @@ SOLVER = SolverSpec(
     generate=generate,
     global_attrs=global_attrs,
     validate=validate,
-    derive=derive,
+    derive=DefaultSolveGrid("periodic", MIN_SOLVER_RESOLUTION, even=True, smooth=True),
 )
 
 

@@ -62,7 +62,7 @@ import xarray as xr
 
 from ._cli import run_cli
 from ._grf import periodic_grf
-from ._grids import periodic_solve_grid
+from ._grids import DefaultSolveGrid
 from ._spec import BlowUpError, Parameter, SolverSpec
 
 __all__ = [
@@ -72,7 +72,6 @@ __all__ = [
     "cole_hopf_solve",
     "burgers_nonlinear",
     "etdrk4_solve",
-    "derive",
     "etdrk4_step",
     "generate",
     "global_attrs",
@@ -449,27 +448,6 @@ def time_levels(params):
     return np.linspace(0.0, float(params["final_time"]), max(n, 2))
 
 
-def derive(params):
-    """The solve grid of a run that leaves ``solver_resolution`` unset.
-
-    Parameters
-    ----------
-    params : dict
-
-    Returns
-    -------
-    dict
-        ``{"solver_resolution": N s}``, the coarsest even multiple of
-        ``resolution`` ``N`` with at least :data:`MIN_SOLVER_RESOLUTION`
-        points; empty when ``solver_resolution`` is set or ``resolution`` is
-        invalid (``validate`` says why).
-    """
-    res = params["resolution"]
-    if params["solver_resolution"] is not None or not isinstance(res, int) or res < 3:
-        return {}
-    return {"solver_resolution": periodic_solve_grid(res, MIN_SOLVER_RESOLUTION, even=True, smooth=True)}
-
-
 def validate(params):
     """Reject parameter sets the solver cannot run, naming the culprit.
 
@@ -733,7 +711,7 @@ SOLVER = SolverSpec(
     generate=generate,
     global_attrs=global_attrs,
     validate=validate,
-    derive=derive,
+    derive=DefaultSolveGrid("periodic", MIN_SOLVER_RESOLUTION, even=True, smooth=True),
 )
 
 

@@ -74,7 +74,7 @@ import xarray as xr
 
 from ._cli import run_cli
 from ._grf import neumann_spectrum
-from ._grids import nodal_solve_grid
+from ._grids import DefaultSolveGrid
 from ._spec import Parameter, SolverSpec
 
 __all__ = [
@@ -82,7 +82,6 @@ __all__ = [
     "SOLVER",
     "allowed_resolutions",
     "coefficient_field",
-    "derive",
     "face_coefficients",
     "generate",
     "global_attrs",
@@ -568,27 +567,6 @@ def layered_solution(x, y, a1, a2):
 # ----------------------------------------------------------------------------- solver spec
 
 
-def derive(params):
-    """The solve grid of a run that leaves ``solver_resolution`` unset.
-
-    Parameters
-    ----------
-    params : dict
-
-    Returns
-    -------
-    dict
-        ``{"solver_resolution": (N - 1) s + 1}`` with the smallest stride ``s``
-        giving at least :data:`MIN_SOLVER_RESOLUTION` nodes, for ``resolution``
-        ``N``; empty when ``solver_resolution`` is set or ``resolution`` is
-        invalid (``validate`` says why).
-    """
-    res = params["resolution"]
-    if params["solver_resolution"] is not None or not isinstance(res, int) or res < 2:
-        return {}
-    return {"solver_resolution": nodal_solve_grid(res, MIN_SOLVER_RESOLUTION)}
-
-
 def validate(params):
     """Reject parameter sets the solver cannot run, naming the culprit.
 
@@ -747,7 +725,7 @@ SOLVER = SolverSpec(
     generate=generate,
     global_attrs=global_attrs,
     validate=validate,
-    derive=derive,
+    derive=DefaultSolveGrid("nodal", MIN_SOLVER_RESOLUTION),
 )
 
 

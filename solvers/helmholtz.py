@@ -47,7 +47,7 @@ import numpy as np
 import xarray as xr
 
 from ._cli import run_cli
-from ._grids import nodal_solve_grid
+from ._grids import DefaultSolveGrid
 from ._spec import Parameter, SolverSpec
 from .darcy import BC, NodalGrid, _as_batch, _coords, _field_attrs, stride
 from .poisson import check_nested, gaussian_sum
@@ -55,7 +55,6 @@ from .poisson import check_nested, gaussian_sum
 __all__ = [
     "SOLVER",
     "coefficient",
-    "derive",
     "generate",
     "global_attrs",
     "sample_bumps",
@@ -181,28 +180,6 @@ def coefficient(centres, sigmas, amplitudes, x, x_norm):
     abar_norm = -gaussian_sum(x_norm, centres, sigmas, amplitudes)
     lo, hi = abar_norm.min(), abar_norm.max()
     return (-gaussian_sum(x, centres, sigmas, amplitudes) - lo) / (hi - lo)
-
-
-def derive(params):
-    """The solve grid of a run that leaves ``solver_resolution`` unset.
-
-    Parameters
-    ----------
-    params : dict
-
-    Returns
-    -------
-    dict
-        ``{"solver_resolution": (N - 1) s + 1}`` with the smallest stride ``s``
-        (even with ``richardson``, so the grid of spacing 2h holds the stored
-        nodes too) giving at least :data:`MIN_SOLVER_RESOLUTION` nodes, for
-        ``resolution`` ``N``; empty when ``solver_resolution`` is set or
-        ``resolution`` is invalid (``validate`` says why).
-    """
-    res = params["resolution"]
-    if params["solver_resolution"] is not None or not isinstance(res, int) or res < 2:
-        return {}
-    return {"solver_resolution": nodal_solve_grid(res, MIN_SOLVER_RESOLUTION, even_stride=bool(params["richardson"]))}
 
 
 def validate(params):
@@ -361,7 +338,7 @@ SOLVER = SolverSpec(
     generate=generate,
     global_attrs=global_attrs,
     validate=validate,
-    derive=derive,
+    derive=DefaultSolveGrid("nodal", MIN_SOLVER_RESOLUTION, even_if="richardson"),
 )
 
 

@@ -1309,28 +1309,15 @@ def _describe(params):
     return ", ".join(f"{k}={params[k]}" for k in keys)
 
 
-def derive(params):
-    """The solve grid of a run that leaves ``solver_resolution`` unset.
+def _derive(params):
+    """The solve grid of a run that leaves ``solver_resolution`` unset (see :class:`solvers._grids.DefaultSolveGrid`).
 
-    Parameters
-    ----------
-    params : dict
-
-    Returns
-    -------
-    dict
-        ``{"solver_resolution": N s}``, the coarsest even multiple of
-        ``resolution`` ``N`` with at least :data:`MIN_SOLVER_RESOLUTION` points
-        (so the stored points are solve points); empty when
-        ``solver_resolution`` is set or ``resolution`` is invalid (``validate``
-        says why).
+    The coarsest even ``resolution * s >= MIN_SOLVER_RESOLUTION`` whose stride ``s`` is a product of
+    2, 3 and 5, so that the stored points are solve points.
     """
-    from ._grids import periodic_solve_grid  # here: the module's head holds the numerics
+    from ._grids import DefaultSolveGrid  # here: the module's head holds the numerics
 
-    res = params["resolution"]
-    if params["solver_resolution"] is not None or not isinstance(res, int) or res < 3:
-        return {}
-    return {"solver_resolution": periodic_solve_grid(res, MIN_SOLVER_RESOLUTION, even=True, smooth=True)}
+    return DefaultSolveGrid("periodic", MIN_SOLVER_RESOLUTION, even=True, smooth=True)(params)
 
 
 def validate(params):
@@ -1609,7 +1596,7 @@ SOLVER = SolverSpec(
     generate=generate,
     global_attrs=global_attrs,
     validate=validate,
-    derive=derive,
+    derive=_derive,
 )
 
 

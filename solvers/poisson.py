@@ -37,13 +37,12 @@ import scipy.fft
 import xarray as xr
 
 from ._cli import run_cli
-from ._grids import nodal_solve_grid
+from ._grids import DefaultSolveGrid
 from ._spec import Parameter, SolverSpec
 from .darcy import BC, _as_batch, _coords, _field_attrs, stride
 
 __all__ = [
     "SOLVER",
-    "derive",
     "check_nested",
     "dst_eigenvalues",
     "gaussian_sum",
@@ -197,28 +196,6 @@ def check_nested(resolution, solver_resolution):
         )
 
 
-def derive(params):
-    """The solve grid of a run that leaves ``solver_resolution`` unset.
-
-    Parameters
-    ----------
-    params : dict
-
-    Returns
-    -------
-    dict
-        ``{"solver_resolution": (N - 1) s + 1}`` with the smallest stride ``s``
-        (even with ``richardson``, so the grid of spacing 2h holds the stored
-        nodes too) giving at least :data:`MIN_SOLVER_RESOLUTION` nodes, for
-        ``resolution`` ``N``; empty when ``solver_resolution`` is set or
-        ``resolution`` is invalid (``validate`` says why).
-    """
-    res = params["resolution"]
-    if params["solver_resolution"] is not None or not isinstance(res, int) or res < 2:
-        return {}
-    return {"solver_resolution": nodal_solve_grid(res, MIN_SOLVER_RESOLUTION, even_stride=bool(params["richardson"]), smooth=True)}
-
-
 def validate(params):
     """Reject parameter sets the solver cannot run, naming the culprit.
 
@@ -345,7 +322,7 @@ SOLVER = SolverSpec(
     generate=generate,
     global_attrs=global_attrs,
     validate=validate,
-    derive=derive,
+    derive=DefaultSolveGrid("nodal", MIN_SOLVER_RESOLUTION, even_if="richardson", smooth=True),
 )
 
 

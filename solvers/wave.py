@@ -71,13 +71,12 @@ import numpy as np
 import xarray as xr
 
 from ._cli import run_cli
-from ._grids import periodic_solve_grid
+from ._grids import DefaultSolveGrid
 from ._spec import BlowUpError, Parameter, SolverSpec
 from .poisson import gaussian_sum
 
 __all__ = [
     "SOLVER",
-    "derive",
     "discrete_energy",
     "gauss_speed",
     "generate",
@@ -493,27 +492,6 @@ def recording_times(params):
     return params["record_interval"] * np.arange(params["n_times"])
 
 
-def derive(params):
-    """The solve grid of a run that leaves ``solver_resolution`` unset.
-
-    Parameters
-    ----------
-    params : dict
-
-    Returns
-    -------
-    dict
-        ``{"solver_resolution": N s}``, the coarsest multiple of ``resolution``
-        ``N`` with at least :data:`MIN_SOLVER_RESOLUTION` points; empty when
-        ``solver_resolution`` is set or ``resolution`` is invalid (``validate``
-        says why).
-    """
-    res = params["resolution"]
-    if params["solver_resolution"] is not None or not isinstance(res, int) or res < 3:
-        return {}
-    return {"solver_resolution": periodic_solve_grid(res, MIN_SOLVER_RESOLUTION)}
-
-
 def validate(params):
     """Reject parameter sets the solver cannot run, naming the culprit.
 
@@ -721,7 +699,7 @@ SOLVER = SolverSpec(
     generate=generate,
     global_attrs=global_attrs,
     validate=validate,
-    derive=derive,
+    derive=DefaultSolveGrid("periodic", MIN_SOLVER_RESOLUTION),
 )
 
 
