@@ -425,8 +425,8 @@ def _run(spec, out, n_samples, seed, chunk_size, workers, scheduler, resume, pro
             elif client is not None and not _is_client_object(scheduler):
                 client.close()
     except BaseException:
-        # Failed before finishing a chunk: nothing to resume, and the folder would
-        # block the corrected rerun as "another configuration".
+        # With no chunk finished there is nothing to resume, and the folder would
+        # block the corrected rerun as "another configuration"; finished ones stay.
         store.remove_if_empty()
         raise
     finally:
