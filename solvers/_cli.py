@@ -424,6 +424,11 @@ def _run(spec, out, n_samples, seed, chunk_size, workers, scheduler, resume, pro
                 cluster.close()
             elif client is not None and not _is_client_object(scheduler):
                 client.close()
+    except BaseException:
+        # With no chunk finished there is nothing to resume, and the folder would
+        # block the corrected rerun as "another configuration"; finished ones stay.
+        store.remove_if_empty()
+        raise
     finally:
         bar.close()
     attrs = _io.global_attributes(spec, params, config)
@@ -499,7 +504,9 @@ def generate_dataset(
         which writes the parts, so no shared file system is needed.
     resume : bool, optional
         Keep parts of an interrupted run with the same configuration (default);
-        False discards them.
+        False discards the parts folder, of this or of another configuration
+        (with a ``RuntimeWarning`` naming it). A run that fails before
+        finishing a chunk removes its parts folder itself.
     progress : bool, optional
         Show a tqdm progress bar over samples on stderr (default True).
     preset : str, optional
@@ -521,7 +528,8 @@ def generate_dataset(
     ValueError
         Bad parameters, unknown preset, ``n_samples < 1``.
     FileExistsError
-        ``out`` or its parts folder belongs to another configuration.
+        ``out`` belongs to another configuration, or its parts folder does and
+        ``resume`` is True.
     FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError
         ``out`` cannot be written; raised before any computation.
     BlowUpError
@@ -554,6 +562,8 @@ def _help(p):
     text = p.help.rstrip()
     if p.choices:
         text += f" Choices: {', '.join(map(str, p.choices))}."
+    if p.plausible is not None:
+        text += f" Presets and tests cover [{p.plausible[0]:g}, {p.plausible[1]:g}]; a value outside warns."
     return f"{text} [units: {units}; default: {_describe_default(p)}]".replace("%", "%%")
 
 
@@ -614,7 +624,8 @@ def build_parser(spec):
     run.add_argument("--n-test", type=_int, default=None, metavar="N",
                      help="Flag the last N samples as test in the 'split' variable. [default: the preset's, else 0]")
     run.add_argument("--no-resume", action="store_true",
-                     help="Discard finished parts of an interrupted run with the same settings and start over.")
+                     help="Discard the parts folder of an interrupted run (of these or of other settings; "
+                          "a warning names it) and start over.")
     run.add_argument("--dry-run", action="store_true",
                      help="Print the resolved configuration and a cost estimate from one sample; write nothing.")
     run.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",

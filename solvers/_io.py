@@ -356,7 +356,8 @@ class PartStore:
         ----------
         resume : bool
             Keep finished parts of the same configuration (default). If False,
-            they are deleted and the run starts over.
+            the parts are deleted, of this or of another configuration (with a
+            ``RuntimeWarning`` naming the folder), and the run starts over.
 
         Returns
         -------
@@ -366,8 +367,9 @@ class PartStore:
         Raises
         ------
         FileExistsError
-            The folder belongs to another configuration or is not a parts
-            folder; it is left untouched.
+            With ``resume=True``: the folder belongs to another configuration
+            (the message names the folder and the ``--no-resume`` flag); in
+            any case: it is not a parts folder. It is left untouched.
         """
         manifest = self.path / MANIFEST
         if self.path.exists():
@@ -380,9 +382,16 @@ class PartStore:
                     "(remove it to start over)"
                 ) from None
             if config_hash(old) != self.hash:
-                raise FileExistsError(
-                    f"{str(self.path)!r} holds parts of another configuration ({describe_differences(old, self.config)}); "
-                    "refusing to overwrite them (rerun with the same settings to resume, or remove the folder)"
+                diff = describe_differences(old, self.config)
+                if resume:
+                    raise FileExistsError(
+                        f"{str(self.path)!r} holds parts of another configuration ({diff}); refusing to overwrite "
+                        "them (rerun with the same settings to resume them, or pass --no-resume (resume=False in "
+                        "Python) to discard them and start over)"
+                    )
+                warnings.warn(
+                    f"discarding {str(self.path)!r}: it holds parts of another configuration ({diff}) and "
+                    "--no-resume (resume=False) starts over", RuntimeWarning, stacklevel=2,
                 )
             if not resume:
                 self.remove()
@@ -442,6 +451,22 @@ class PartStore:
             return
         if isinstance(record, dict) and record.get("config_hash") == self.hash:
             self.remove()
+
+    def remove_if_empty(self):
+        """Delete the parts folder if it holds no finished chunk.
+
+        Called when a run fails: a folder with only the manifest would block the
+        corrected rerun (another configuration) while saving nothing.
+
+        Returns
+        -------
+        bool
+            True if the folder was removed.
+        """
+        if not self.path.is_dir() or any(self.path.glob("part-*.nc")):
+            return False
+        self.remove()
+        return True
 
     def remove(self):
         """Delete the parts folder (only files this machinery writes)."""

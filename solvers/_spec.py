@@ -34,12 +34,14 @@ from __future__ import annotations
 
 import difflib
 import math
+import warnings
 from dataclasses import dataclass, field
 from typing import Callable
 
 __all__ = [
     "BlowUpError",
     "COMMON_NAMES",
+    "ImplausibleParameterWarning",
     "Parameter",
     "RESOLUTION",
     "SolverSpec",
@@ -62,6 +64,14 @@ class BlowUpError(FloatingPointError):
     """
 
 
+class ImplausibleParameterWarning(UserWarning):
+    """A parameter is far outside the range the solver's presets and tests cover.
+
+    The run goes ahead (the value may be meant), but nothing verifies the
+    solver there: a viscosity of 1e30, say, runs and writes fields of 1e-18.
+    """
+
+
 @dataclass(frozen=True)
 class Parameter:
     """One physical or numerical parameter of a solver.
@@ -80,6 +90,10 @@ class Parameter:
         ``float`` (default), ``int``, ``str`` or ``bool``.
     choices : tuple, optional
         Allowed values, if the parameter is an enumeration.
+    plausible : (float, float), optional
+        Range the solver's presets and tests cover, with a margin: a numeric
+        value outside it is accepted with an :class:`ImplausibleParameterWarning`
+        (see :meth:`plausibility`).
     """
 
     name: str
@@ -88,12 +102,15 @@ class Parameter:
     help: str
     type: type = float
     choices: tuple | None = None
+    plausible: tuple | None = None
 
     def __post_init__(self):
         if not self.name.isidentifier():
             raise ValueError(f"parameter name {self.name!r} is not a Python identifier")
         if self.type not in (float, int, str, bool):
             raise ValueError(f"parameter {self.name!r}: type must be float, int, str or bool, got {self.type!r}")
+        if self.plausible is not None and not (len(self.plausible) == 2 and self.plausible[0] <= self.plausible[1]):
+            raise ValueError(f"parameter {self.name!r}: plausible must be (low, high) with low <= high, got {self.plausible!r}")
 
     @property
     def flag(self):
@@ -162,6 +179,34 @@ class Parameter:
             raise ValueError(f"{where} must be one of {', '.join(map(str, self.choices))}; got {value!r}")
         return out
 
+    def plausibility(self, value, solver="this"):
+        """Say whether ``value`` lies outside :attr:`plausible`.
+
+        Parameters
+        ----------
+        value : object
+            A converted value.
+        solver : str, optional
+            Solver name for the message.
+
+        Returns
+        -------
+        str or None
+            A message naming the parameter, its value and the covered range,
+            or None when the value is inside it (or not a number, or no range
+            is declared).
+        """
+        if self.plausible is None or value is None or isinstance(value, (bool, str)):
+            return None
+        low, high = self.plausible
+        if low <= value <= high:
+            return None
+        return (
+            f"parameter {self.name!r} ({self.flag}) = {value!r} is far outside the range [{low:g}, {high:g}] that "
+            f"the {solver} solver's presets and tests cover; the run goes ahead, but nothing verifies the solver there "
+            "(check the value and its units)"
+        )
+
 
 #: The common ``resolution`` parameter, used when a solver does not declare its own.
 RESOLUTION = Parameter(
@@ -192,6 +237,10 @@ class SolverSpec:
         ``method`` and whatever else describes the run.
     validate : callable, optional
         ``validate(params) -> None``; raises ``ValueError`` naming the culprit.
+    derive : callable, optional
+        ``derive(params) -> dict``: values for parameters left unset whose
+        choice depends on others (the solve grid from ``resolution``); applied
+        by :meth:`resolve` before ``validate``, so files record them.
     """
 
     name: str
@@ -201,6 +250,7 @@ class SolverSpec:
     generate: Callable | None = None
     global_attrs: Callable | None = None
     validate: Callable | None = None
+    derive: Callable | None = None
 
     def __post_init__(self):
         names = [p.name for p in self.parameters]
@@ -257,7 +307,7 @@ class SolverSpec:
         return {p.name: p.default for p in self.all_parameters()}
 
     def resolve(self, overrides=None):
-        """Defaults updated by ``overrides``, converted, then validated.
+        """Defaults updated by ``overrides``, converted, completed by ``derive``, then validated.
 
         Parameters
         ----------
@@ -273,11 +323,22 @@ class SolverSpec:
         ------
         ValueError
             Unknown name, wrong type, or rejected by the solver's ``validate``.
+
+        Warns
+        -----
+        ImplausibleParameterWarning
+            For each value outside its parameter's ``plausible`` range.
         """
         params = self.defaults()
         for key, value in (overrides or {}).items():
             p = self.parameter(key)
             params[p.name] = p.convert(value)
+        if self.derive is not None:
+            params.update(self.derive(params))
         if self.validate is not None:
             self.validate(params)
+        for p in self.all_parameters():
+            message = p.plausibility(params[p.name], self.name)
+            if message is not None:
+                warnings.warn(message, ImplausibleParameterWarning, stacklevel=2)
         return params

@@ -32,8 +32,10 @@ can be dealiased by zero-padding to twice the grid (``dealias``), the exact
 rule for a cubic; on the ACE data at 256² this changes the result by about
 1e-6 relative (5e-5 at most, against 3e-4 from the 512² solve) and costs 5-10
 times more, so it is off by default. The solve
-grid (``solver_resolution``, default 256) is stored at a stride (point values:
-no Gibbs ringing is added by the output). The time step divides the recording
+grid is stored at a stride (point values: no Gibbs ringing is added by the
+output); left unset, ``solver_resolution`` is the coarsest even multiple of
+``resolution`` with at least 256 points (256 for the default 128), so any
+``resolution >= 3`` works. The time step divides the recording
 interval and is at most ``max_dt``.
 
 Output: ``u0(sample, x, y)`` (input), ``u(sample, time, x, y)`` (output,
@@ -51,8 +53,9 @@ import xarray as xr
 
 from ._cli import run_cli
 from ._etd import etdrk4_coefficients
-from .burgers import etdrk4_step
+from ._grids import DefaultSolveGrid
 from ._spec import BlowUpError, Parameter, SolverSpec
+from .burgers import etdrk4_step
 
 __all__ = [
     "SOLVER",
@@ -67,6 +70,8 @@ __all__ = [
 ]
 
 PDE = "u_t = Lap u - eps^2 u (u^2 - 1) on [0, 1)^2 periodic"
+#: Fewest solve points per dimension when ``solver_resolution`` is unset (twice Poseidon's 128).
+MIN_SOLVER_RESOLUTION = 256
 
 
 def tanh_profile(x, epsilon, x0):
@@ -313,9 +318,9 @@ def validate(params):
     ValueError
     """
     res, n = params["resolution"], params["solver_resolution"]
-    if res is None or res < 4 or res % 2:
-        raise ValueError(f"resolution must be an even number >= 4, got {res!r}")
-    if n % 2 or n % res:
+    if res is None or res < 3:
+        raise ValueError(f"resolution must be >= 3, got {res!r}")
+    if n is None or n % 2 or n % res:
         raise ValueError(
             f"solver_resolution ({n}) must be an even multiple of resolution ({res}): the stored grid x_j = j/{res} "
             "is the solve grid taken at a stride"
@@ -421,9 +426,14 @@ SOLVER = SolverSpec(
     title="2-D Allen-Cahn equation u_t = Lap u - eps^2 u(u^2 - 1), periodic (pseudo-spectral ETDRK4)",
     pde=PDE,
     parameters=(
-        Parameter("resolution", 128, "1", "Stored points per dimension (even), x_j = j/resolution.", int),
-        Parameter("solver_resolution", 256, "1", "Points per dimension of the spectral solve (an even multiple of resolution).", int),
-        Parameter("epsilon", 220.0, "1", "epsilon in the reaction term eps^2 u (u^2 - 1).", float),
+        Parameter("resolution", 128, "1", "Stored points per dimension (>= 3), x_j = j/resolution: the solve grid at a stride.", int),
+        Parameter(
+            "solver_resolution", None, "1",
+            "Points per dimension of the spectral solve (an even multiple of resolution). Unset: the coarsest even "
+            "multiple resolution * s >= 256 with s a product of 2, 3 and 5 (256 for resolution 128, 270 for 45).",
+            int,
+        ),
+        Parameter("epsilon", 220.0, "1", "epsilon in the reaction term eps^2 u (u^2 - 1).", float, plausible=(1.0, 2000.0)),
         Parameter("final_time", 2e-4, "1", "Final time T.", float),
         Parameter("n_times", 20, "1", "Snapshots on [0, T], both ends included.", int),
         Parameter("max_dt", 2e-6, "1", "Largest ETDRK4 step; the step divides the recording interval.", float),
@@ -437,6 +447,7 @@ SOLVER = SolverSpec(
     generate=generate,
     global_attrs=global_attrs,
     validate=validate,
+    derive=DefaultSolveGrid("periodic", MIN_SOLVER_RESOLUTION, even=True, smooth=True),
 )
 
 

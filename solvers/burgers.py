@@ -46,7 +46,10 @@ Output: ``u0(sample, x)`` (input) and ``u(sample, x)`` at ``T`` when
 ``n_times = 1``, else ``u(sample, time, x)`` at ``n_times`` equally spaced
 times on ``[0, T]`` (``u[:, 0] == u0``), plus the step ``time_step(sample)``
 used by ETDRK4. The stored grid is ``x_j = j L / resolution``, the solver grid taken
-at stride ``solver_resolution / resolution``.
+at stride ``solver_resolution / resolution``. Any ``resolution >= 3`` works:
+left unset, ``solver_resolution`` is the coarsest even multiple of it with at
+least 8192 points (8192 for the default 1024); set explicitly (the presets
+do), it is used as given.
 """
 
 from __future__ import annotations
@@ -59,6 +62,7 @@ import xarray as xr
 
 from ._cli import run_cli
 from ._grf import periodic_grf
+from ._grids import DefaultSolveGrid
 from ._spec import BlowUpError, Parameter, SolverSpec
 
 __all__ = [
@@ -77,6 +81,10 @@ __all__ = [
 ]
 
 PDE = "u_t + (u^2/2)_x = nu u_xx on [0, L) periodic"
+#: Boundary condition of the file and of every field in it.
+BC = {"bc_x": "periodic"}
+#: Fewest solve points when ``solver_resolution`` is unset (FNO's grid).
+MIN_SOLVER_RESOLUTION = 8192
 #: Levels of the geometric split of the first ETDRK4 step.
 GRADED_START = 4
 #: Largest Cole-Hopf amplification exponent R accepted.
@@ -464,9 +472,9 @@ def validate(params):
     if params["n_times"] < 1:
         raise ValueError(f"n_times must be >= 1, got {params['n_times']!r}")
     res, sres, gres = params["resolution"], params["solver_resolution"], params["grf_resolution"]
-    if res is None or res < 8 or res % 2:
-        raise ValueError(f"resolution must be an even number >= 8, got {res!r}")
-    if sres < 16 or sres % 2:
+    if res is None or res < 3:
+        raise ValueError(f"resolution must be >= 3, got {res!r}")
+    if sres is None or sres < 16 or sres % 2:
         raise ValueError(f"solver_resolution must be an even number >= 16, got {sres!r}")
     if sres % res:
         raise ValueError(
@@ -600,20 +608,20 @@ def generate(params, indices, rngs):
     data["u0"] = (
         ("sample", "x"),
         u0[:, ::stride],
-        {"long_name": "initial velocity u(x, 0)", "units": "1", "opkit_role": "input"},
+        {"long_name": "initial velocity u(x, 0)", "units": "1", "opkit_role": "input", **BC},
     )
     if params["n_times"] == 1:
         data["u"] = (
             ("sample", "x"),
             u[:, -1, ::stride],
-            {"long_name": f"velocity u(x, t = {params['final_time']:g})", "units": "1", "opkit_role": "output"},
+            {"long_name": f"velocity u(x, t = {params['final_time']:g})", "units": "1", "opkit_role": "output", **BC},
         )
     else:
         coords["time"] = ("time", times, {"long_name": "time", "units": "1", "axis": "T"})
         data["u"] = (
             ("sample", "time", "x"),
             u[:, :, ::stride],
-            {"long_name": "velocity u(x, t)", "units": "1", "opkit_role": "output"},
+            {"long_name": "velocity u(x, t)", "units": "1", "opkit_role": "output", **BC},
         )
     order = [k for k in ("u0", "u", "time_step") if k in data]
     return xr.Dataset({k: data[k] for k in order}, coords=coords)
@@ -644,7 +652,7 @@ def global_attrs(params):
         "pde": PDE,
         "equation": f"u_t + (u^2/2)_x = {nu:g} u_xx",
         "domain": f"x in [0, {length:g}) periodic; t in [0, {params['final_time']:g}]",
-        "bc_x": "periodic",
+        **BC,
         "opkit_inputs": "u0",
         "opkit_outputs": "u",
         "method": method,
@@ -666,17 +674,22 @@ SOLVER = SolverSpec(
     title="1-D viscous Burgers equation on a periodic interval (Fourier pseudo-spectral ETDRK4 or Cole-Hopf)",
     pde=PDE,
     parameters=(
-        Parameter("resolution", 1024, "1", "Stored grid points (even, >= 8; divides solver_resolution).", int),
-        Parameter("viscosity", 0.1, "1", "Viscosity nu (> 0), in units of L^2/T.", float),
-        Parameter("length", 1.0, "1", "Period L of the domain [0, L).", float),
-        Parameter("final_time", 1.0, "1", "Final time T.", float),
+        Parameter("resolution", 1024, "1", "Stored grid points (>= 3), x_j = j L / resolution: the solve grid at a stride.", int),
+        Parameter("viscosity", 0.1, "1", "Viscosity nu (> 0), in units of L^2/T.", float, plausible=(1e-5, 10.0)),
+        Parameter("length", 1.0, "1", "Period L of the domain [0, L).", float, plausible=(1e-2, 1e2)),
+        Parameter("final_time", 1.0, "1", "Final time T.", float, plausible=(1e-6, 1e3)),
         Parameter(
             "n_times", 1, "1",
             "Stored time levels: 1 stores u(x, T) only, as u(sample, x); n >= 2 stores n equally spaced "
             "times on [0, T] (both ends) as u(sample, time, x).",
             int,
         ),
-        Parameter("solver_resolution", 8192, "1", "Grid points of the spectral solve (even).", int),
+        Parameter(
+            "solver_resolution", None, "1",
+            "Grid points of the spectral solve (even, a multiple of resolution). Unset: the coarsest even multiple "
+            "resolution * s >= 8192 with s a product of 2, 3 and 5 (8192 for resolution 1024, 9000 for 1000).",
+            int,
+        ),
         Parameter("scheme", "etdrk4", "1", "Time integration: ETDRK4 pseudo-spectral, or the exact Cole-Hopf transform (needs R <= 30).", str, ("etdrk4", "cole-hopf")),
         Parameter(
             "dt", 0.0, "1",
@@ -686,7 +699,7 @@ SOLVER = SolverSpec(
         ),
         Parameter("max_dt", 1e-3, "1", "Largest automatic ETDRK4 step (accuracy cap).", float),
         Parameter("cfl", 0.5, "1", "Fraction of the ETDRK4 stability limit used by automatic steps (0, 1].", float),
-        Parameter("grf_sigma", 25.0, "1", "Amplitude sigma of the initial GRF, covariance sigma^2 (-Laplacian + tau^2)^(-gamma).", float),
+        Parameter("grf_sigma", 25.0, "1", "Amplitude sigma of the initial GRF, covariance sigma^2 (-Laplacian + tau^2)^(-gamma).", float, plausible=(0.0, 1e4)),
         Parameter("grf_tau", 5.0, "1", "Inverse length scale tau of the initial GRF.", float),
         Parameter("grf_gamma", 2.0, "1", "Exponent gamma of the initial GRF (> 0.5).", float),
         Parameter(
@@ -698,6 +711,7 @@ SOLVER = SolverSpec(
     generate=generate,
     global_attrs=global_attrs,
     validate=validate,
+    derive=DefaultSolveGrid("periodic", MIN_SOLVER_RESOLUTION, even=True, smooth=True),
 )
 
 

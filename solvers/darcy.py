@@ -46,8 +46,14 @@ Output
 (output) on the stored nodal grid ``x_i = i/(resolution - 1)``, boundary
 nodes included (``u = 0`` there). The stored grid is the solve grid taken at
 stride ``(solver_resolution - 1)/(resolution - 1)``, so every stored node is a
-solve node: 421 nodes give 211, 141, 106, 85, 71, 61, 43, 36, 31, 29, 22, 21
-or 16 (strides 2, 3, 4, 5, 6, 7, 10, 12, 14, 15, 20, 21, 28).
+solve node. Any ``resolution >= 2`` works: left unset, ``solver_resolution`` is
+the coarsest grid of at least 421 nodes with that property,
+:math:`(N - 1)\lceil 420/(N - 1)\rceil + 1` for ``resolution`` :math:`N`
+(421 for 85, 211, 141, ...; 442 for 64; 509 for 128), so the default run keeps
+FNO's 421² grid. Set explicitly (every preset does), it is used as given and
+``resolution - 1`` must divide ``solver_resolution - 1``: 421 nodes give 211,
+141, 106, 85, 71, 61, 43, 36, 31, 29, 22, 21 or 16 (strides 2, 3, 4, 5, 6, 7,
+10, 12, 14, 15, 20, 21, 28).
 
 Presets: ``fno-darcy`` (FNO's 421² set), ``fno-darcy-r85`` (the same stored at
 85², as FNO trains), ``neuralop-darcy-16``, ``-32``, ``-64`` and ``-128``
@@ -68,6 +74,7 @@ import xarray as xr
 
 from ._cli import run_cli
 from ._grf import neumann_spectrum
+from ._grids import DefaultSolveGrid
 from ._spec import Parameter, SolverSpec
 
 __all__ = [
@@ -86,6 +93,8 @@ __all__ = [
 ]
 
 PDE = "-div(a grad u) = f on (0, 1)^2, u = 0 on the boundary"
+#: Fewest solve nodes per dimension when ``solver_resolution`` is unset (FNO's grid).
+MIN_SOLVER_RESOLUTION = 421
 #: Variables' and file's boundary-condition attributes (zero Dirichlet on every side).
 BC = {"bc_x": "dirichlet", "bc_y": "dirichlet"}
 # A square, one condition on every edge, a constant source, a Gaussian field
@@ -128,6 +137,7 @@ def stride(resolution, solver_resolution):
             f"resolution ({resolution!r}) - 1 must divide solver_resolution ({solver_resolution}) - 1 so that the "
             "stored nodes, boundary nodes included, are solve nodes; possible resolutions: "
             + ", ".join(map(str, allowed_resolutions(solver_resolution)))
+            + " (or leave solver_resolution unset, which presets do not, to have a compatible grid chosen)"
         )
     return (solver_resolution - 1) // (resolution - 1)
 
@@ -568,10 +578,12 @@ def validate(params):
     ------
     ValueError
     """
-    k = params["solver_resolution"]
+    res, k = params["resolution"], params["solver_resolution"]
+    if res is None or res < 2:
+        raise ValueError(f"resolution must be >= 2 (nodes per dimension, boundary nodes included), got {res!r}")
     if k is None or k < 3:
         raise ValueError(f"solver_resolution must be >= 3 (one interior node), got {k!r}")
-    stride(params["resolution"], k)
+    stride(res, k)
     if params["coefficient"] == "threshold":
         for key in ("a_high", "a_low"):
             if not params[key] > 0:
@@ -680,19 +692,25 @@ SOLVER = SolverSpec(
     parameters=(
         Parameter(
             "resolution", 85, "1",
-            "Stored nodes per dimension, boundary nodes included; resolution - 1 must divide solver_resolution - 1.",
+            "Stored nodes per dimension (>= 2), boundary nodes included: the solve grid at a stride.",
             int,
         ),
-        Parameter("solver_resolution", 421, "1", "Nodes per dimension of the finite-difference grid (>= 3).", int),
-        Parameter("forcing", 1.0, "1", "Constant source f.", float),
+        Parameter(
+            "solver_resolution", None, "1",
+            "Nodes per dimension of the finite-difference grid. Unset: the coarsest (resolution - 1) s + 1 >= "
+            f"{MIN_SOLVER_RESOLUTION} (421 for resolution 85, 442 for 64); set, resolution - 1 must divide "
+            "solver_resolution - 1.",
+            int,
+        ),
+        Parameter("forcing", 1.0, "1", "Constant source f.", float, plausible=(-1e3, 1e3)),
         Parameter("coefficient", "threshold", "1",
                   "Law of a: a thresholded Gaussian random field (two phases) or exp of one.",
                   str, ("threshold", "lognormal")),
-        Parameter("a_high", 12.0, "1", "Coefficient where the GRF is >= threshold (threshold law).", float),
-        Parameter("a_low", 3.0, "1", "Coefficient where the GRF is < threshold (threshold law).", float),
+        Parameter("a_high", 12.0, "1", "Coefficient where the GRF is >= threshold (threshold law).", float, plausible=(1e-3, 1e3)),
+        Parameter("a_low", 3.0, "1", "Coefficient where the GRF is < threshold (threshold law).", float, plausible=(1e-3, 1e3)),
         Parameter("threshold", 0.0, "1", "Level at which the GRF is cut (threshold law).", float),
         Parameter("grf_alpha", 2.0, "1", "Exponent alpha of the GRF covariance sigma^2 (-Lap_N + tau^2)^(-alpha) (> 1).", float),
-        Parameter("grf_tau", 3.0, "1", "Inverse length scale tau of the GRF.", float),
+        Parameter("grf_tau", 3.0, "1", "Inverse length scale tau of the GRF.", float, plausible=(0.0, 100.0)),
         Parameter("grf_sigma", None, "1", "Amplitude sigma of the GRF (unset: tau^(alpha-1)); matters for lognormal only.", float),
         Parameter(
             "grf_modes", 421, "1",
@@ -707,6 +725,7 @@ SOLVER = SolverSpec(
     generate=generate,
     global_attrs=global_attrs,
     validate=validate,
+    derive=DefaultSolveGrid("nodal", MIN_SOLVER_RESOLUTION),
 )
 
 

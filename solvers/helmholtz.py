@@ -26,6 +26,12 @@ eigenvalue :math:`2\pi^2`), so no CG; each sample's relative residual is
 stored (``residual``), and a sample whose system is singular or so close to it
 that the solve is meaningless is refused with its index.
 
+Stored nodes are solve nodes taken at a stride, boundary nodes included. Any
+``resolution >= 2`` works: left unset, ``solver_resolution`` is the coarsest
+such grid of at least 255 nodes, with an even stride under ``richardson``
+(255 for the default 128, 379 for 64); set explicitly (the preset does), it is
+used as given.
+
 Output: ``a(sample, x, y)`` and ``b(sample, x, y)`` (the boundary value as a
 constant field, so that both are channels of the operator's input, as
 Poseidon feeds them) are inputs, ``u(sample, x, y)`` the output, on the nodal
@@ -41,6 +47,7 @@ import numpy as np
 import xarray as xr
 
 from ._cli import run_cli
+from ._grids import DefaultSolveGrid
 from ._spec import Parameter, SolverSpec
 from .darcy import BC, NodalGrid, _as_batch, _coords, _field_attrs, stride
 from .poisson import check_nested, gaussian_sum
@@ -56,6 +63,8 @@ __all__ = [
 ]
 
 PDE = "-Lap u - omega^2 a u = 0 on (0, 1)^2, u = b on the boundary"
+#: Fewest solve nodes per dimension when ``solver_resolution`` is unset (2 x 127 + 1).
+MIN_SOLVER_RESOLUTION = 255
 #: Largest relative residual accepted (about eps times the condition number: beyond it the
 #: forward error may exceed ~1e-6 and the system is treated as singular).
 RESIDUAL_LIMIT = 1e-6
@@ -184,10 +193,12 @@ def validate(params):
     ------
     ValueError
     """
-    k = params["solver_resolution"]
+    res, k = params["resolution"], params["solver_resolution"]
+    if res is None or res < 2:
+        raise ValueError(f"resolution must be >= 2 (nodes per dimension, boundary nodes included), got {res!r}")
     if k is None or k < 3:
         raise ValueError(f"solver_resolution must be >= 3 (one interior node), got {k!r}")
-    stride(params["resolution"], k)
+    stride(res, k)
     if params["richardson"]:
         check_nested(params["resolution"], k)
     if not params["omega"] > 0:
@@ -301,12 +312,18 @@ SOLVER = SolverSpec(
     parameters=(
         Parameter(
             "resolution", 128, "1",
-            "Stored nodes per dimension, boundary nodes included; resolution - 1 must divide solver_resolution - 1.",
+            "Stored nodes per dimension (>= 2), boundary nodes included: the solve grid at a stride.",
             int,
         ),
-        Parameter("solver_resolution", 255, "1", "Nodes per dimension of the finite-difference grid (>= 3).", int),
+        Parameter(
+            "solver_resolution", None, "1",
+            "Nodes per dimension of the solve grid. Unset: the coarsest (resolution - 1) s + 1 >= 255, s even "
+            "with richardson (255 for resolution 128); set, resolution - 1 must divide solver_resolution - 1 "
+            "(and (solver_resolution - 1)/2 with richardson).",
+            int,
+        ),
         Parameter("richardson", True, "1", "Combine with the solve at spacing 2h: (4 u_h - u_2h)/3, fourth order.", bool),
-        Parameter("omega", 2.5 * math.pi, "1", "Angular frequency omega (Poseidon: 5 pi / 2).", float),
+        Parameter("omega", 2.5 * math.pi, "1", "Angular frequency omega (Poseidon: 5 pi / 2).", float, plausible=(0.1, 50.0)),
         Parameter("n_bumps_min", 2, "1", "Fewest Gaussian bumps in abar.", int),
         Parameter("n_bumps_max", 7, "1", "Most Gaussian bumps in abar.", int),
         Parameter("amplitude_min", 0.5, "1", "Smallest bump amplitude A_i.", float),
@@ -315,12 +332,13 @@ SOLVER = SolverSpec(
         Parameter("sigma_max", 0.1, "1", "Largest bump width sigma_i.", float),
         Parameter("centre_min", 0.2, "1", "Bump centres are uniform on [centre_min, centre_max]^2.", float),
         Parameter("centre_max", 0.8, "1", "See centre_min.", float),
-        Parameter("b_min", 0.25, "1", "Smallest boundary value b.", float),
-        Parameter("b_max", 0.5, "1", "Largest boundary value b.", float),
+        Parameter("b_min", 0.25, "1", "Smallest boundary value b.", float, plausible=(-1e3, 1e3)),
+        Parameter("b_max", 0.5, "1", "Largest boundary value b.", float, plausible=(-1e3, 1e3)),
     ),
     generate=generate,
     global_attrs=global_attrs,
     validate=validate,
+    derive=DefaultSolveGrid("nodal", MIN_SOLVER_RESOLUTION, even_if="richardson"),
 )
 
 

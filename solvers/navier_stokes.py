@@ -1223,6 +1223,10 @@ class NavierStokes2D:
 # --------------------------------------------------------------------------
 
 PDE = "w_t + u . grad(w) = nu Lap(w) - alpha w + f,  -Lap(psi) = w,  u = (psi_y, -psi_x)"
+#: Boundary conditions of the file and of every field in it.
+BC = {"bc_x": "periodic", "bc_y": "periodic"}
+#: Fewest solve points per dimension when ``solver_resolution`` is unset.
+MIN_SOLVER_RESOLUTION = 128
 FORCINGS = ("fno", "kolmogorov", "none")
 INITIAL_CONDITIONS = ("grf", "mcwilliams", "filtered_velocity")
 
@@ -1305,6 +1309,17 @@ def _describe(params):
     return ", ".join(f"{k}={params[k]}" for k in keys)
 
 
+def _derive(params):
+    """The solve grid of a run that leaves ``solver_resolution`` unset (see :class:`solvers._grids.DefaultSolveGrid`).
+
+    The coarsest even ``resolution * s >= MIN_SOLVER_RESOLUTION`` whose stride ``s`` is a product of
+    2, 3 and 5, so that the stored points are solve points.
+    """
+    from ._grids import DefaultSolveGrid  # here: the module's head holds the numerics
+
+    return DefaultSolveGrid("periodic", MIN_SOLVER_RESOLUTION, even=True, smooth=True)(params)
+
+
 def validate(params):
     """Reject parameter sets the solver cannot run, naming the culprit.
 
@@ -1324,7 +1339,9 @@ def validate(params):
     if not params["length"] > 0:
         raise ValueError(f"length must be > 0, got {params['length']!r}")
     res, sres, mres = params["resolution"], params["solver_resolution"], params["ic_resolution"]
-    for key, val, low in (("resolution", res, 8), ("solver_resolution", sres, 8), ("ic_resolution", mres, 8)):
+    if res is None or res < 3:
+        raise ValueError(f"resolution must be >= 3, got {res!r}")
+    for key, val, low in (("solver_resolution", sres, 8), ("ic_resolution", mres, 8)):
         if val is None or val < low or val % 2:
             raise ValueError(f"{key} must be an even number >= {low}, got {val!r}")
     if res > sres:
@@ -1430,16 +1447,19 @@ def generate(params, indices, rngs):
         "w0": (
             ("sample", "x", "y"),
             w0,
-            {"long_name": f"vorticity at t = {params['t_start']:g}", "units": "1", "opkit_role": "input"},
+            {"long_name": f"vorticity at t = {params['t_start']:g}", "units": "1", "opkit_role": "input", **BC},
         ),
-        "w": (("sample", "time", "x", "y"), res["vorticity"], {"long_name": "vorticity", "units": "1", "opkit_role": "output"}),
+        "w": (
+            ("sample", "time", "x", "y"), res["vorticity"],
+            {"long_name": "vorticity", "units": "1", "opkit_role": "output", **BC},
+        ),
     }
     if params["velocity"]:
         coords["component"] = ("component", np.array(["u", "v"]), {"long_name": "velocity component"})
         data["velocity"] = (
             ("sample", "time", "x", "y", "component"),
             np.moveaxis(res["velocity"], 2, -1),
-            {"long_name": "velocity (u, v) = (psi_y, -psi_x)", "units": "1", "opkit_role": "output"},
+            {"long_name": "velocity (u, v) = (psi_y, -psi_x)", "units": "1", "opkit_role": "output", **BC},
         )
     data["n_steps"] = (
         ("sample",),
@@ -1506,8 +1526,7 @@ def global_attrs(params):
         "pde": PDE,
         "equation": f"w_t + u.grad(w) = {nu:g} Lap(w) - {drag:g} w + f,  f = {ftxt}",
         "domain": f"(x, y) in [0, {L:g})^2 periodic; t in [{params['t_start']:g}, {params['t_end']:g}]",
-        "bc_x": "periodic",
-        "bc_y": "periodic",
+        **BC,
         "opkit_inputs": "w0",
         "opkit_outputs": outputs,
         "method": (
@@ -1519,7 +1538,7 @@ def global_attrs(params):
         "solver_resolution": n,
         "output_resolution": m,
         "downsampling": (
-            f"spectral truncation to |kx|,|ky| < {m // 2} (Nyquist dropped); points x_j = j*{L:g}/{m}"
+            f"spectral truncation to |kx|,|ky| < {m / 2:g} (Nyquist dropped); points x_j = j*{L:g}/{m}"
         ),
     }
     attrs.update(_fft.backend_info(params["backend"], params["threads"]))
@@ -1531,16 +1550,28 @@ SOLVER = SolverSpec(
     title="2-D incompressible Navier-Stokes in vorticity form on a periodic square (pseudo-spectral)",
     pde=PDE,
     parameters=(
-        Parameter("resolution", 64, "1", "Stored grid points per dimension (even, >= 8, <= solver_resolution).", int),
-        Parameter("solver_resolution", 128, "1", "Grid points per dimension of the spectral solve (even).", int),
-        Parameter("length", 1.0, "1", "Side L of the periodic square [0, L)^2.", float),
-        Parameter("viscosity", 1e-3, "1", "Kinematic viscosity nu (> 0).", float),
-        Parameter("drag", 0.0, "1", "Linear drag alpha (>= 0).", float),
+        Parameter(
+            "resolution", 64, "1",
+            "Stored grid points per dimension (>= 3, <= solver_resolution), x_j = j L / resolution: the solve "
+            "grid's modes |k| < resolution/2.",
+            int,
+        ),
+        Parameter(
+            "solver_resolution", None, "1",
+            "Grid points per dimension of the spectral solve (even, >= 8). Unset: the coarsest even multiple "
+            f"resolution * s >= {MIN_SOLVER_RESOLUTION} with s a product of 2, 3 and 5 (128 for resolution 64, 200 "
+            "for 100, 256 for 256).",
+            int,
+        ),
+        Parameter("length", 1.0, "1", "Side L of the periodic square [0, L)^2.", float, plausible=(1e-2, 1e2)),
+        Parameter("viscosity", 1e-3, "1", "Kinematic viscosity nu (> 0).", float, plausible=(1e-6, 1.0)),
+        Parameter("drag", 0.0, "1", "Linear drag alpha (>= 0).", float, plausible=(0.0, 10.0)),
         Parameter("forcing", "fno", "1", "Vorticity forcing.", str, FORCINGS),
         Parameter(
             "forcing_amplitude", 0.1, "1",
             "Amplitude: a in FNO's a(sin 2pi(x+y) + cos 2pi(x+y)); chi in Kolmogorov's velocity force chi sin(k y).",
             float,
+            plausible=(-100.0, 100.0),
         ),
         Parameter("forcing_wavenumber", 4, "1", "Kolmogorov forcing periods across the box.", int),
         Parameter("initial_condition", "grf", "1", "Law of the initial vorticity.", str, INITIAL_CONDITIONS),
@@ -1548,7 +1579,7 @@ SOLVER = SolverSpec(
         Parameter("grf_tau", 7.0, "1", "GRF inverse length scale tau.", float),
         Parameter("grf_sigma", None, "1", "GRF amplitude sigma (unset: FNO's sqrt(2) tau^(alpha-1)).", float),
         Parameter("peak_wavenumber", 4.0, "1", "Spectral peak (units of 2pi/L) of mcwilliams / filtered_velocity.", float),
-        Parameter("max_velocity", 5.0, "1", "Maximum speed of the filtered_velocity initial condition.", float),
+        Parameter("max_velocity", 5.0, "1", "Maximum speed of the filtered_velocity initial condition.", float, plausible=(0.0, 100.0)),
         Parameter("ic_resolution", 256, "1", "Master grid of the initial-condition draw (same field at every resolution).", int),
         Parameter("t_start", 0.0, "1", "Warm-up time; the field at t_start is the stored input w0.", float),
         Parameter("t_end", 50.0, "1", "Final time.", float),
@@ -1565,6 +1596,7 @@ SOLVER = SolverSpec(
     generate=generate,
     global_attrs=global_attrs,
     validate=validate,
+    derive=_derive,
 )
 
 

@@ -20,9 +20,11 @@ type-I discrete sine transform: on the nodal grid :math:`x_i = i h`,
 problem exactly in :math:`O(K^2\log K)`. The discretisation is second order;
 ``richardson`` also solves on the grid of spacing :math:`2h` and returns
 :math:`(4u_h - u_{2h})/3` on the common nodes, fourth order for smooth data.
-The solve grid (``solver_resolution``, default 509 = 4 x 127 + 1) is nested
-in the stored one; stored nodes are solve nodes taken at a stride, boundary
-nodes included.
+The stored grid is nested in the solve grid: stored nodes are solve nodes
+taken at a stride, boundary nodes included. Any ``resolution >= 2`` works:
+left unset, ``solver_resolution`` is the coarsest such grid of at least 509
+nodes, with an even stride under ``richardson`` (509 = 4 x 127 + 1 for the
+default 128, 631 for 64); set explicitly (the preset does), it is used as given.
 
 Output: ``f(sample, x, y)`` (input), ``u(sample, x, y)`` (output),
 ``n_sources(sample)``. Preset ``pdegym-poisson-gauss``.
@@ -35,6 +37,7 @@ import scipy.fft
 import xarray as xr
 
 from ._cli import run_cli
+from ._grids import DefaultSolveGrid
 from ._spec import Parameter, SolverSpec
 from .darcy import BC, _as_batch, _coords, _field_attrs, stride
 
@@ -52,6 +55,8 @@ __all__ = [
 ]
 
 PDE = "-Lap u = f on (0, 1)^2, u = 0 on the boundary"
+#: Fewest solve nodes per dimension when ``solver_resolution`` is unset (4 x 127 + 1).
+MIN_SOLVER_RESOLUTION = 509
 
 
 def dst_eigenvalues(n):
@@ -202,10 +207,12 @@ def validate(params):
     ------
     ValueError
     """
-    k = params["solver_resolution"]
+    res, k = params["resolution"], params["solver_resolution"]
+    if res is None or res < 2:
+        raise ValueError(f"resolution must be >= 2 (nodes per dimension, boundary nodes included), got {res!r}")
     if k is None or k < 3:
         raise ValueError(f"solver_resolution must be >= 3 (one interior node), got {k!r}")
-    stride(params["resolution"], k)
+    stride(res, k)
     if params["richardson"]:
         check_nested(params["resolution"], k)
     if not 0 < params["source_p"] <= 1:
@@ -295,20 +302,27 @@ SOLVER = SolverSpec(
     parameters=(
         Parameter(
             "resolution", 128, "1",
-            "Stored nodes per dimension, boundary nodes included; resolution - 1 must divide solver_resolution - 1.",
+            "Stored nodes per dimension (>= 2), boundary nodes included: the solve grid at a stride.",
             int,
         ),
-        Parameter("solver_resolution", 509, "1", "Nodes per dimension of the solve grid (>= 3).", int),
+        Parameter(
+            "solver_resolution", None, "1",
+            "Nodes per dimension of the solve grid. Unset: the coarsest (resolution - 1) s + 1 >= 509, s even "
+            "with richardson and a product of 2, 3 and 5 (509 for resolution 128, 631 for 64); set, resolution - 1 must divide solver_resolution - 1 "
+            "(and (solver_resolution - 1)/2 with richardson).",
+            int,
+        ),
         Parameter("richardson", True, "1", "Combine with the solve at spacing 2h: (4 u_h - u_2h)/3, fourth order.", bool),
         Parameter("source_p", 0.4, "1", "Success probability of the geometric number of sources (support 1, 2, ...).", float),
-        Parameter("sigma_min", 0.025, "1", "Smallest Gaussian width.", float),
-        Parameter("sigma_max", 0.1, "1", "Largest Gaussian width.", float),
-        Parameter("amplitude", 1.0, "1", "Peak value A of each Gaussian.", float),
+        Parameter("sigma_min", 0.025, "1", "Smallest Gaussian width.", float, plausible=(1e-3, 1.0)),
+        Parameter("sigma_max", 0.1, "1", "Largest Gaussian width.", float, plausible=(1e-3, 1.0)),
+        Parameter("amplitude", 1.0, "1", "Peak value A of each Gaussian.", float, plausible=(-1e3, 1e3)),
         Parameter("random_sign", False, "1", "Give each Gaussian a random sign +-1 (else all positive).", bool),
     ),
     generate=generate,
     global_attrs=global_attrs,
     validate=validate,
+    derive=DefaultSolveGrid("nodal", MIN_SOLVER_RESOLUTION, even_if="richardson", smooth=True),
 )
 
 

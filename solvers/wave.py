@@ -52,6 +52,11 @@ larger square, ``docs/benchmarks``); long waves (wide pulses) reflect most.
 The periodic scheme conserves the discrete energy :func:`discrete_energy`
 to round-off.
 
+The stored grid :math:`x_j = j/` ``resolution`` is the solve grid at a stride;
+left unset, ``solver_resolution`` is the coarsest multiple of ``resolution``
+with at least 128 points (128 for the default 128), so any ``resolution >= 3``
+works.
+
 Output: ``u0(sample, x, y)`` and ``c(sample, x, y)`` (the speed in the units
 of the PDE, i.e. times ``speed_scale``) are inputs, ``u(sample, time, x, y)``
 (``u[:, 0] == u0``) the output; ``n_steps(sample)`` (steps per recording
@@ -66,6 +71,7 @@ import numpy as np
 import xarray as xr
 
 from ._cli import run_cli
+from ._grids import DefaultSolveGrid
 from ._spec import BlowUpError, Parameter, SolverSpec
 from .poisson import gaussian_sum
 
@@ -85,6 +91,8 @@ __all__ = [
 ]
 
 PDE = "u_tt = c(x)^2 Lap u on (0, 1)^2, u_t(x, 0) = 0"
+#: Fewest solve points per dimension when ``solver_resolution`` is unset (Poseidon's grid).
+MIN_SOLVER_RESOLUTION = 128
 #: Ghost layers around the computational grid (the 4th-order stencil reaches 2 cells).
 GHOST = 2
 #: Largest eigenvalue of -h^2 * Laplacian (2-D) for each stencil order.
@@ -496,9 +504,9 @@ def validate(params):
     ValueError
     """
     res, n = params["resolution"], params["solver_resolution"]
-    if res is None or res < 4:
-        raise ValueError(f"resolution must be >= 4, got {res!r}")
-    if n < 4 or n % res:
+    if res is None or res < 3:
+        raise ValueError(f"resolution must be >= 3, got {res!r}")
+    if n is None or n < 4 or n % res:
         raise ValueError(
             f"solver_resolution ({n}) must be a multiple of resolution ({res}): the stored grid x_j = j/{res} "
             "is the solve grid taken at a stride"
@@ -651,12 +659,17 @@ SOLVER = SolverSpec(
     title="2-D acoustic wave equation u_tt = c^2 Lap u with variable speed (leapfrog, absorbing or periodic)",
     pde=PDE,
     parameters=(
-        Parameter("resolution", 128, "1", "Stored points per dimension, x_j = j/resolution.", int),
-        Parameter("solver_resolution", 128, "1", "Points per dimension of the solve grid (a multiple of resolution).", int),
+        Parameter("resolution", 128, "1", "Stored points per dimension (>= 3), x_j = j/resolution: the solve grid at a stride.", int),
+        Parameter(
+            "solver_resolution", None, "1",
+            "Points per dimension of the solve grid (a multiple of resolution). Unset: the coarsest multiple of "
+            "resolution >= 128 (128 for resolution 128, 130 for 65).",
+            int,
+        ),
         Parameter("speed", "gauss", "1", "Law of the speed: Wave-Gauss or Wave-Layer.", str, ("gauss", "layer")),
-        Parameter("speed_scale", 1e-3, "1", "Factor applied to the speeds (1500-5000) to make them units of the square per unit time.", float),
+        Parameter("speed_scale", 1e-3, "1", "Factor applied to the speeds (1500-5000) to make them units of the square per unit time.", float, plausible=(1e-5, 0.1)),
         Parameter("n_times", 15, "1", "Snapshots, the initial state included.", int),
-        Parameter("record_interval", 0.05, "1", "Time between snapshots.", float),
+        Parameter("record_interval", 0.05, "1", "Time between snapshots.", float, plausible=(1e-4, 1.0)),
         Parameter("boundary", "absorbing", "1", "Open square with outflow conditions, or periodic.", str, ("absorbing", "periodic")),
         Parameter("absorbing_width", 0.25, "1", "Buffer around the square (domain units) for the absorbing boundary.", float),
         Parameter("sponge_strength", 0.0, "1", "Damping s_max * width / max c in the buffer (0: none).", float),
@@ -686,6 +699,7 @@ SOLVER = SolverSpec(
     generate=generate,
     global_attrs=global_attrs,
     validate=validate,
+    derive=DefaultSolveGrid("periodic", MIN_SOLVER_RESOLUTION),
 )
 
 

@@ -232,7 +232,7 @@ def test_wrong_shapes_name_the_argument():
 
 def test_bad_parameters_name_the_culprit():
     with pytest.raises(ValueError, match=r"resolution \(64\) - 1 must divide solver_resolution \(421\) - 1.*421, 211, 141"):
-        darcy.SOLVER.resolve({"resolution": 64})
+        darcy.SOLVER.resolve({"resolution": 64, "solver_resolution": 421})
     with pytest.raises(ValueError, match=r"a_low must be > 0 .*got 0\.0"):
         darcy.SOLVER.resolve({"a_low": 0.0})
     with pytest.raises(ValueError, match=r"a_high must be > 0 .*got -12\.0"):

@@ -400,9 +400,8 @@ def test_presets_resolve():
     [
         ({"viscosity": 0.0}, "viscosity must be > 0"),
         ({"viscosity": -1e-3}, "viscosity must be > 0"),
-        ({"resolution": 63}, "resolution must be an even number"),
-        ({"resolution": 4}, "resolution must be an even number >= 8"),
-        ({"solver_resolution": 6, "resolution": 6}, "resolution must be an even number >= 8"),
+        ({"resolution": 2}, "resolution must be >= 3"),
+        ({"solver_resolution": 6, "resolution": 6}, "solver_resolution must be an even number >= 8"),
         ({"solver_resolution": 65}, "solver_resolution must be an even number"),
         ({"resolution": 128, "solver_resolution": 64}, "must not exceed solver_resolution"),
         ({"record_interval": 0.3}, "record_interval .* must divide"),

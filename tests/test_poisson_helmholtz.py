@@ -118,7 +118,7 @@ def test_poisson_bad_input():
         poisson.SOLVER.resolve({"solver_resolution": 382, "resolution": 128, "richardson": True})
     poisson.SOLVER.resolve({"solver_resolution": 382, "resolution": 128, "richardson": False})  # stride 3 alone is fine
     with pytest.raises(ValueError, match=r"resolution \(100\) - 1 must divide solver_resolution \(509\) - 1"):
-        poisson.SOLVER.resolve({"resolution": 100})
+        poisson.SOLVER.resolve({"resolution": 100, "solver_resolution": 509})
     with pytest.raises(ValueError, match=r"need 0 < sigma_min <= sigma_max, got sigma_min = 0.2"):
         poisson.SOLVER.resolve({"sigma_min": 0.2})
 

@@ -300,7 +300,7 @@ def test_parts_of_other_configuration_are_refused_and_no_resume_restarts(tmp_pat
     with pytest.raises(FileExistsError, match="seed: 1 on disk, 2 now"):
         generate_dataset(burgers.SOLVER, out, 6, chunk_size=2, seed=2, progress=False, **TINY)
     with pytest.raises(FileExistsError, match="chunk_size"):
-        generate_dataset(burgers.SOLVER, out, 6, chunk_size=3, seed=1, progress=False, resume=False, **TINY)
+        generate_dataset(burgers.SOLVER, out, 6, chunk_size=3, seed=1, progress=False, **TINY)
     assert sorted(p.name for p in parts.iterdir()) == listing
     spy, calls = _interrupting(burgers.SOLVER, -1, None)
     generate_dataset(spy, out, 6, chunk_size=2, seed=1, progress=False, resume=False, **TINY)
