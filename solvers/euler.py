@@ -479,14 +479,17 @@ def solve(rho, vx, vy, p, times, gamma=1.4, cfl=0.4, boundary="periodic", limite
                                  ("stepper", stepper, STEPPERS)):
         if value not in allowed:
             raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
-    fields = {}
+    fields, given = {}, {}
     for name, value in (("rho", rho), ("vx", vx), ("vy", vy), ("p", p)):
         a = np.asarray(value, dtype=float)
+        given[name] = a.shape
         fields[name] = a[None] if a.ndim == 2 else a
     shape = fields["rho"].shape
     for name, a in fields.items():
         if a.ndim != 3 or a.shape != shape:
-            raise ValueError(f"{name} has shape {np.shape(a)}; expected (Nx, Ny) or (batch, Nx, Ny) like rho, {shape}")
+            raise ValueError(
+                f"{name} has shape {given[name]}; expected (Nx, Ny) or (batch, Nx, Ny) like rho, {given['rho']}"
+            )
     nb, nx, ny = shape
     ids = list(range(nb)) if sample_ids is None else [int(i) for i in sample_ids]
     for name, label in (("rho", "density"), ("p", "pressure"), ("vx", "x-velocity"), ("vy", "y-velocity")):
