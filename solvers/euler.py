@@ -365,9 +365,17 @@ def _limited_slope(a, b, limiter):
 def _pad(w, axis, periodic):
     """Two ghost cells on each side of ``axis``: periodic copies or zero-gradient (outflow)."""
     n = w.shape[axis]
-    idx = np.arange(-GHOST, n + GHOST)
-    idx = idx % n if periodic else np.clip(idx, 0, n - 1)
-    return np.take(w, idx, axis=axis)
+
+    def part(start, stop):
+        key = [slice(None)] * w.ndim
+        key[axis] = slice(start, stop)
+        return w[tuple(key)]
+
+    if periodic:
+        pieces = [part(n - GHOST, n), w, part(0, GHOST)]
+    else:
+        pieces = [part(0, 1)] * GHOST + [w] + [part(n - 1, n)] * GHOST
+    return np.concatenate(pieces, axis=axis)
 
 
 def _face_states(w, axis, periodic, limiter):

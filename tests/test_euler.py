@@ -245,6 +245,15 @@ def test_density_and_pressure_stay_positive_on_every_preset(preset):
     assert all(np.isfinite(ds[v].values).all() for v in ("rho", "vx", "vy", "p"))
 
 
+@pytest.mark.slow
+def test_density_and_pressure_stay_positive_on_100_ce_rp_samples():
+    recipe = load_preset("pdegym-ce-rp", "euler")["parameters"]
+    params = euler.SOLVER.resolve(dict(recipe, resolution=16, solver_resolution=32, n_times=3))
+    for start in range(0, 100, 25):
+        ds = compute_chunk(euler.SOLVER, params, np.arange(start, start + 25), 11)
+        assert float(ds.rho.min()) > 0 and float(ds.p.min()) > 0
+
+
 def test_file_layout(tmp_path):
     out = generate_dataset(euler.SOLVER, tmp_path / "e.nc", 3, seed=1, chunk_size=2, progress=False,
                            initial="kh", **TINY)
