@@ -89,6 +89,7 @@ import numpy as np
 import xarray as xr
 
 from ._cli import run_cli
+from ._grids import DefaultSolveGrid
 from ._spec import BlowUpError, Parameter, SolverSpec
 
 __all__ = [
@@ -859,9 +860,14 @@ SOLVER = SolverSpec(
     pde=PDE,
     parameters=(
         Parameter("resolution", 128, "1", "Stored cells per dimension (block averages of the solve grid).", int),
-        Parameter("solver_resolution", 128, "1", "Cells per dimension of the solve grid (a multiple of resolution).", int),
+        Parameter(
+            "solver_resolution", None, "1",
+            "Cells per dimension of the solve grid (a multiple of resolution). Unset: the coarsest multiple of "
+            "resolution >= 128 (128 for resolution 128 or 64, 200 for 100).",
+            int,
+        ),
         Parameter("initial", "riemann", "1", "Initial law: CE-RP, CE-Gauss, CE-KH or CE-RM.", str, INITIAL_LAWS),
-        Parameter("gamma", 1.4, "1", "Ratio of specific heats (> 1).", float),
+        Parameter("gamma", 1.4, "1", "Ratio of specific heats (> 1).", float, plausible=(1.01, 5 / 3)),
         Parameter("final_time", 1.0, "1", "Time of the last snapshot.", float),
         Parameter("n_times", 21, "1", "Snapshots on [0, final_time], the initial state included.", int),
         Parameter("boundary", "periodic", "1", "Periodic square, or open with zero-gradient ghost cells.", str,
@@ -900,6 +906,7 @@ SOLVER = SolverSpec(
     generate=generate,
     global_attrs=global_attrs,
     validate=validate,
+    derive=DefaultSolveGrid("periodic", 128),
 )
 
 

@@ -22,6 +22,7 @@ SOLVERS_DIR = Path(solvers.__file__).resolve().parent
 TINY = {
     "allen_cahn": dict(resolution=16, solver_resolution=32, n_times=3, final_time=2e-5, max_dt=2e-6, epsilon=60.0),
     "burgers": dict(resolution=16, solver_resolution=64, grf_resolution=64, n_times=3, max_dt=0.02),
+    "euler": dict(resolution=8, solver_resolution=16, n_times=3, final_time=0.02),
     "darcy": dict(resolution=11, solver_resolution=41, grf_modes=41),
     "helmholtz": dict(resolution=9, solver_resolution=33),
     "navier_stokes": dict(resolution=16, solver_resolution=32, ic_resolution=32, t_end=2.0),
