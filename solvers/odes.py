@@ -682,6 +682,7 @@ def integrate(family, p, u0, times, method=None, rtol=1e-5, atol=1e-6):
 
     f = family.rhs(p)
     bound = family.bound
+    u0 = np.asarray(u0, dtype=float)
 
     def escape(t, u):
         return bound - np.max(np.abs(u))
@@ -691,14 +692,16 @@ def integrate(family, p, u0, times, method=None, rtol=1e-5, atol=1e-6):
     try:
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             sol = solve_ivp(
-                f, (times[0], times[-1]), np.asarray(u0, dtype=float), method=method, t_eval=times,
+                f, (times[0], times[-1]), u0, method=method, t_eval=times,
                 rtol=rtol, atol=atol, events=escape, vectorized=method in ("BDF", "Radau"),
             )
     except (ValueError, FloatingPointError, np.linalg.LinAlgError, OverflowError):
         return None
     if sol.status != 0 or sol.y.shape[1] != len(times):
         return None
-    y = sol.y.T
+    y = sol.y.T.copy()
+    # LSODA's dense output at t0 differs from u0 in the last bits; the record starts at u0.
+    y[0] = u0
     if not np.isfinite(y).all() or np.abs(y).max() >= bound:
         return None
     return y
