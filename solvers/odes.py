@@ -26,10 +26,14 @@ the written constants are exactly the ones integrated. Fabrikant's
 rounded after the product; Chen--Lee's :math:`b = -10` is fixed. The
 equation's draws come from ``SeedSequence(seed, spawn_key=(EQUATION_STREAM, e))``.
 Each sample then draws its initial state :math:`u_0 \sim U(-r, r)^d`
-(``initial_range`` :math:`r = 2`) from its own generator, up to ``max_tries``
-(10) times, rejecting solver failures and trajectories with
-:math:`\max|u| \ge 10^3` (:math:`10^5` for Fabrikant). A sample therefore
-depends only on the run seed and its index.
+(``initial_range`` :math:`r = 2`) from its own generator until one is
+accepted, rejecting solver failures and trajectories with
+:math:`\max|u| \ge 10^3` (:math:`10^5` for Fabrikant); a sample depends only
+on the run seed and its index. PROSE draws a pool of 10 states per needed
+state for each equation; the accepted states follow the same law (uniform
+conditioned on acceptance), but a per-sample cap of 10 would fail about one
+Sprott--Linz F or Fabrikant sample in a thousand (about half of their draws
+escape), so ``max_tries`` defaults to 100.
 
 Integration
 -----------
@@ -311,7 +315,7 @@ class Family:
         ``tree(p) -> list of trees``: the written vector field.
     rhs : callable
         ``rhs(p) -> f(t, u)``, vectorised over trailing axes of ``u``.
-    scale : dict
+    scale : tuple of (str, float)
         Factor applied to a drawn value before rounding (Fabrikant's -2a).
     """
 
