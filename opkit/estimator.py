@@ -248,9 +248,11 @@ class OpkitEstimator(RegressorMixin, BaseEstimator):
             ``y`` is None but required.
         """
         if y is None and self.__sklearn_tags__().target_tags.required:
+            # The wording contains scikit-learn's own (check_requires_y_none).
             raise ValueError(
-                f"{type(self).__name__}.fit requires y (the targets paired with X); got y=None. "
-                "Only estimators that train without labels accept fit(X)"
+                f"{type(self).__name__} requires y to be passed, but the target y is None: "
+                "fit(X, y) needs the targets paired with X (only estimators that train "
+                "without labels accept fit(X))"
             )
         return self._fit(X, y, **fit_params)
 

@@ -36,10 +36,10 @@ def extract_vectors(X, what: str = "X", dtype=np.float32):
 
     Parameters
     ----------
-    X : xarray.DataArray or numpy.ndarray
+    X : xarray.DataArray, xarray.Dataset or numpy.ndarray
         A DataArray with dims ``(sample, <dim>)`` (any name for the vector dim,
-        e.g. ``strain`` or ``component``) or ``(sample,)``, or a NumPy array
-        ``(n_samples, n)`` or ``(n_samples,)``.
+        e.g. ``strain`` or ``component``) or ``(sample,)``; a Dataset holding one
+        such variable; or a NumPy array ``(n_samples, n)`` or ``(n_samples,)``.
     what : str, default="X"
         Name used in error messages.
     dtype : numpy dtype, default=numpy.float32
@@ -60,6 +60,13 @@ def extract_vectors(X, what: str = "X", dtype=np.float32):
         Another type of input.
     """
     X = unwrap(X)
+    if isinstance(X, xr.Dataset):
+        names = [str(n) for n in X.data_vars]
+        if len(names) != 1:
+            raise ValueError(f"{what} as a Dataset must hold one vector variable; it holds {names}")
+        values, spec = extract_vectors(X[names[0]], what, dtype)
+        spec.kind, spec.attrs = "dataset", _jsonable(dict(X.attrs))
+        return values, spec
     if isinstance(X, xr.DataArray):
         if SAMPLE_DIM not in X.dims:
             raise ValueError(f"{what} has no '{SAMPLE_DIM}' dimension; its dims are {tuple(X.dims)}")
@@ -100,10 +107,15 @@ def rebuild_vectors(array, spec: FieldSpec, sample_coord=None):
 
     Returns
     -------
-    xarray.DataArray or numpy.ndarray
+    xarray.DataArray, xarray.Dataset or numpy.ndarray
     """
     if spec.kind == "numpy":
         return np.asarray(array)
+    if spec.kind == "dataset":
+        name = spec.names[0]
+        as_array = FieldSpec(**{**spec.__dict__, "kind": "dataarray"})
+        da = rebuild_fields(np.asarray(array), as_array, sample_coord=sample_coord)
+        return da.rename(name).to_dataset().assign_attrs(spec.attrs)
     return rebuild_fields(np.asarray(array), spec, sample_coord=sample_coord)
 
 
