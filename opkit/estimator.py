@@ -214,7 +214,9 @@ class OpkitEstimator(RegressorMixin, BaseEstimator):
         super().__init_subclass__(**kwargs)
         if cls.output_kind not in OUTPUT_KINDS:
             raise TypeError(f"{cls.__name__}.output_kind must be one of {OUTPUT_KINDS}, got {cls.output_kind!r}")
-        if not cls.__name__.startswith("_"):
+        # Concrete estimators declare their hyperparameters in an __init__ of their
+        # own; bases such as OperatorEstimator do not and stay unregistered.
+        if not cls.__name__.startswith("_") and "__init__" in cls.__dict__:
             register(cls)
         cls.__doc__ = _document_defaults(cls.__doc__, cls.__init__, cls.shared_params)
 

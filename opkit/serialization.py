@@ -46,16 +46,16 @@ class atomic_path:
             raise FileNotFoundError(f"cannot write {self.path}: folder {folder} does not exist")
         fd, name = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=self.suffix, dir=folder)
         os.close(fd)
-        # mkstemp creates the file 0600; the final file should be what open() would
-        # give (0666 less the user's umask), like every other file the user writes.
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(name, 0o666 & ~mask)
         self.tmp = Path(name)
         return self.tmp
 
     def __exit__(self, exc_type, exc, tb):
         if exc_type is None:
+            # mkstemp creates the file 0600 (and writers that truncate it keep that);
+            # the final file gets what open() would give: 0666 less the user's umask.
+            mask = os.umask(0)
+            os.umask(mask)
+            os.chmod(self.tmp, 0o666 & ~mask)
             os.replace(self.tmp, self.path)
         else:
             self.tmp.unlink(missing_ok=True)
