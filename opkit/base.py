@@ -24,7 +24,9 @@ from sklearn.utils.validation import check_is_fitted
 from ._validation import (
     SAMPLE_DIM,
     FieldSpec,
+    align_samples,
     check_consistent,
+    check_nonzero_targets,
     extract_fields,
     fold_frames,
     frames_to_channels,
@@ -233,7 +235,7 @@ class OperatorEstimator(OpkitEstimator):
         return super().fit(X, y)
 
     def _fit(self, X, y):
-        X_obj, y_obj = unwrap(X), unwrap(y)
+        X_obj, y_obj = unwrap(X), align_samples(X, y)
         X_arr, in_spec = extract_fields(X_obj, "X", lazy=True)
         y_arr, out_spec = extract_fields(y_obj, "y", lazy=True)
         window = self._time_window()
@@ -246,6 +248,7 @@ class OperatorEstimator(OpkitEstimator):
             )
         if X_arr.shape[0] < 2:
             raise ValueError(f"fit needs at least 2 samples, got {X_arr.shape[0]}")
+        check_nonzero_targets(y_arr, out_spec, "y")
         self._check_grid(out_spec, "y")
         warn_default_bc(out_spec, y_obj, "y")
         symmetry_names, symmetry_ops = resolve_symmetries(self.symmetries, in_spec, out_spec)
@@ -323,6 +326,8 @@ class OperatorEstimator(OpkitEstimator):
 
     @torch.no_grad()
     def _predict_array(self, X_arr) -> np.ndarray:
+        if len(X_arr) == 0:  # X is aligned on the output grid already
+            return np.zeros((0, self.output_spec_.n_channels, *X_arr.shape[2:]), np.float32)
         network = self.model_
         network.eval()
         outputs = []

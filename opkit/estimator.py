@@ -26,7 +26,7 @@ from sklearn.base import BaseEstimator, RegressorMixin
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
-from ._validation import unwrap
+from ._validation import align_samples
 from .outputs import OUTPUT_KINDS, output_error
 from .registry import register
 from .training import TrainConfig, resolve_device, train_module
@@ -384,7 +384,7 @@ class OpkitEstimator(RegressorMixin, BaseEstimator):
         """
         if sample_weight is not None:
             raise ValueError("sample_weight is not supported by opkit estimators")
-        y = unwrap(y)
+        y = align_samples(X, y)
         return 1.0 - output_error(self.output_kind, self.predict(X), y, bc=self._score_bc(y))
 
     def _score_bc(self, y):
