@@ -690,8 +690,9 @@ def align_samples(X, y):
     Returns
     -------
     y
-        Unchanged when either lacks a ``sample`` coordinate or both carry the
-        same labels in the same order; else reordered to ``X``'s labels.
+        Unchanged when either lacks a ``sample`` coordinate, when their
+        lengths differ (left to the caller's count check) or when both carry
+        the same labels in the same order; else reordered to ``X``'s labels.
 
     Raises
     ------
@@ -703,7 +704,8 @@ def align_samples(X, y):
     if not all(has):
         return y
     x_labels, y_labels = X[SAMPLE_DIM].values, y[SAMPLE_DIM].values
-    if len(x_labels) == len(y_labels) and np.array_equal(x_labels, y_labels):
+    # Different counts are reported by the caller's sample-count check.
+    if len(x_labels) != len(y_labels) or np.array_equal(x_labels, y_labels):
         return y
     only_x = [v for v in x_labels if v not in set(y_labels)]
     only_y = [v for v in y_labels if v not in set(x_labels)]
