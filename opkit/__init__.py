@@ -10,7 +10,9 @@ __version__ = "0.1.0"
 
 from ._validation import FieldSamples, FieldSpec, as_samples
 from . import io, metrics
-from .base import ESTIMATORS, OperatorEstimator
+from .base import OperatorEstimator
+from .estimator import OpkitEstimator
+from .registry import ESTIMATORS
 from .kit import OpKit
 from .models import LSMOperator, MgNOOperator, TFNORegressor
 from .persistence import load
@@ -24,6 +26,7 @@ __all__ = [
     "MgNOOperator",
     "OpKit",
     "OperatorEstimator",
+    "OpkitEstimator",
     "TFNORegressor",
     "as_samples",
     "io",

@@ -25,6 +25,8 @@ __all__ = [
     "extract_fields",
     "fold_frames",
     "frames_to_channels",
+    "align_samples",
+    "check_nonzero_targets",
     "rebuild_fields",
     "unwrap",
 ]
@@ -676,3 +678,72 @@ def warn_default_bc(spec: FieldSpec, obj, what: str) -> None:
             UserWarning,
             stacklevel=3,
         )
+
+
+def align_samples(X, y):
+    """Pair ``X`` and ``y`` by their ``sample`` coordinates, as xarray would.
+
+    Parameters
+    ----------
+    X, y : xarray objects, NumPy arrays or FieldSamples
+
+    Returns
+    -------
+    y
+        Unchanged when either lacks a ``sample`` coordinate, when their
+        lengths differ (left to the caller's count check) or when both carry
+        the same labels in the same order; else reordered to ``X``'s labels.
+
+    Raises
+    ------
+    ValueError
+        The labels differ (naming those only one side has) or repeat.
+    """
+    X, y = unwrap(X), unwrap(y)
+    has = [isinstance(o, (xr.Dataset, xr.DataArray)) and SAMPLE_DIM in o.coords for o in (X, y)]
+    if not all(has):
+        return y
+    x_labels, y_labels = X[SAMPLE_DIM].values, y[SAMPLE_DIM].values
+    # Different counts are reported by the caller's sample-count check.
+    if len(x_labels) != len(y_labels) or np.array_equal(x_labels, y_labels):
+        return y
+    only_x = [v for v in x_labels if v not in set(y_labels)]
+    only_y = [v for v in y_labels if v not in set(x_labels)]
+    if only_x or only_y or len(np.unique(x_labels)) != len(x_labels) or len(np.unique(y_labels)) != len(y_labels):
+        raise ValueError(
+            f"X and y have different '{SAMPLE_DIM}' coordinates: only in X {_jsonable(only_x[:5])}, "
+            f"only in y {_jsonable(only_y[:5])} (or repeated labels); pair them first, e.g. "
+            f"xarray.align(X, y, join='inner'), or drop the coordinate to pair by position"
+        )
+    return y.sel({SAMPLE_DIM: x_labels})
+
+
+def check_nonzero_targets(array, spec: FieldSpec, what: str = "y") -> None:
+    """Refuse samples whose target is zero everywhere: a relative error divides by their norm.
+
+    Parameters
+    ----------
+    array : numpy.ndarray
+        ``(sample, channel, *grid)``.
+    spec : FieldSpec
+    what : str, default="y"
+
+    Raises
+    ------
+    ValueError
+        Naming the first such samples, with a hint when a single 2-D NumPy
+        field seems to have been read as samples of 1-D rows.
+    """
+    if not isinstance(array, np.ndarray) or array.size == 0:
+        return
+    zero = np.flatnonzero(~np.any(array.reshape(len(array), -1) != 0, axis=1))
+    if not len(zero):
+        return
+    hint = ""
+    if spec.kind == "numpy" and len(spec.grid_dims) == 1:
+        hint = (f" A NumPy array of shape {array.shape[0:1] + array.shape[2:]} is read as {array.shape[0]} samples of "
+                "1-D rows; if it is one 2-D field, pass it as array[None] (one sample).")
+    raise ValueError(
+        f"{what} is zero everywhere in sample(s) {zero[:5].tolist()} (of {len(array)}): the relative "
+        f"training loss divides by each target's norm and would become inf.{hint}"
+    )

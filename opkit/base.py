@@ -1,10 +1,13 @@
-"""The base class shared by all opkit estimators.
+"""The grid-operator layer shared by TFNO, MgNO and LSM.
 
-:class:`OperatorEstimator` does the work every estimator shares: checking and
-converting xarray input, recording what was seen in ``fit``, normalisation,
-the training loop, device choice, determinism, ``warm_start``, checkpoints,
-``predict`` back to xarray, ``score``, ``save`` and plotting. A concrete
-estimator lists its hyperparameters in ``__init__`` and implements
+:class:`OperatorEstimator` adds to the estimator core
+(:class:`opkit.estimator.OpkitEstimator`: hyperparameters, seeding, device,
+stages, persistence) what operators between fields on one grid share:
+checking and converting xarray input, recording what was seen in ``fit``,
+aligning ``X`` on ``y``'s grid, time windows, symmetries, normalisation
+(per channel or pointwise), the supervised relative-Sobolev step, ``predict``
+back to xarray and the field ``score``. A concrete estimator lists its
+hyperparameters in ``__init__`` and implements
 :meth:`OperatorEstimator._build_network`.
 """
 
@@ -12,20 +15,18 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import inspect
-import re
 
 import numpy as np
 import torch
 import xarray as xr
-from sklearn.base import BaseEstimator, RegressorMixin
-from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from ._validation import (
     SAMPLE_DIM,
     FieldSpec,
+    align_samples,
     check_consistent,
+    check_nonzero_targets,
     extract_fields,
     fold_frames,
     frames_to_channels,
@@ -34,87 +35,18 @@ from ._validation import (
     unwrap,
     warn_default_bc,
 )
+from .estimator import CORE_PARAMS, OpkitEstimator, params_doc
 from .layers.normalization import NormalizedOperator, make_normalizer
+from .registry import ESTIMATORS
 from .symmetry import resolve_symmetries
-from .training import TrainConfig, resolve_device, subset, train_module
+from .training import FieldSource, SupervisedStep, resolve_device
 
 __all__ = ["OperatorEstimator", "ESTIMATORS", "SHARED_PARAMS", "shared_params_doc", "fitted_attributes_doc"]
 
-#: Registry of estimator classes by name, used by :func:`opkit.load` and :class:`opkit.OpKit`.
-ESTIMATORS: dict = {}
-
-#: The hyperparameters every estimator has, with their defaults (conventions.md).
-SHARED_PARAMS = dict(
-    loss="l2",
-    max_epochs=100,
-    batch_size=32,
-    learning_rate=1e-3,
-    weight_decay=1e-4,
-    scheduler="onecycle",
-    validation_fraction=0.1,
-    early_stopping=False,
-    n_iter_no_change=10,
-    normalize=True,
-    symmetries="auto",
-    device="auto",
-    random_state=None,
-    verbose=0,
-    warm_start=False,
-    checkpoint_path=None,
-)
-
-_SHARED_PARAMS_DOC = """
-    loss : {"l2", "h1", "h-1"} or float, default="l2"
-        Training loss: the relative Sobolev-norm error of that order (a float is
-        the order ``s``), on physical (de-normalised) outputs, with periodicity
-        taken from the ``bc_*`` attributes of ``y``.
-    max_epochs : int
-        Number of passes over the training data.
-    batch_size : int, default=32
-        Samples per optimisation step.
-    learning_rate : float
-        Peak learning rate of AdamW.
-    weight_decay : float, default=1e-4
-        AdamW weight decay.
-    scheduler : {"onecycle", "cosine", "constant"}, default="onecycle"
-        Learning-rate schedule, stepped after every batch.
-    validation_fraction : float, default=0.1
-        Share of the training samples held out for validation when
-        ``early_stopping=True`` (ignored otherwise).
-    early_stopping : bool, default=False
-        Stop when the validation loss has not improved for ``n_iter_no_change``
-        epochs and keep the best weights.
-    n_iter_no_change : int, default=10
-        Patience of early stopping, in epochs.
-    normalize : {"channel", "pointwise"} or bool, default=True
-        Normalise inputs and outputs to mean 0 and std 1 inside the network,
-        with statistics from the training samples: ``"channel"`` (or
-        ``True``) one mean and std per channel; ``"pointwise"`` one per
-        channel and grid point (removes the mean field; resampled when
-        ``predict`` sees another grid); ``False`` none.
-    symmetries : "auto", None, str or sequence of str, default="auto"
-        Flips and swaps of grid dims under which the operator is symmetric
-        (``"flip_x"``, ``"swap_x_y"``; see :mod:`opkit.symmetry`): every
-        training batch applies each to a random half of its samples, ``X``
-        and ``y`` alike. ``"auto"`` uses those both ``X`` and ``y`` declare in
-        their ``opkit_symmetries`` attribute (the embedded Darcy data and
-        ``solvers.darcy`` declare theirs); ``None`` none.
-    device : str, default="auto"
-        ``"auto"`` uses CUDA when available, else the CPU; ``"cpu"``,
-        ``"cuda"``, ``"cuda:1"`` are accepted.
-    random_state : int, RandomState or None, default=None
-        Seeds a private generator for initialisation, the validation split and
-        shuffling (the global torch seed is left alone); an int makes fits
-        repeatable on the same device and thread count.
-    verbose : int, default=0
-        0 silent; 1 a progress bar per fit; 2 also one line per epoch.
-    warm_start : bool, default=False
-        Continue training the fitted network on the next ``fit`` (for
-        ``max_epochs`` more epochs) instead of starting afresh.
-    checkpoint_path : str or None, default=None
-        Write the training state there after every epoch; a ``fit`` with the
-        same hyperparameters and data shapes resumes from it.
-"""
+#: The hyperparameters every grid estimator has, with their defaults (conventions.md):
+#: the core's plus ``loss``, ``normalize`` and ``symmetries``.
+SHARED_PARAMS = dict(loss="l2", **CORE_PARAMS)
+SHARED_PARAMS.update(normalize=True, symmetries="auto")
 
 
 def _map_samples(data, fn):
@@ -141,35 +73,12 @@ def _stream(data, batch_size: int = 256):
             yield torch.from_numpy(block)
 
 
-def _document_defaults(doc, init):
-    """Write ``init``'s own defaults into the shared parameters' entries of ``doc``.
-
-    :func:`shared_params_doc` gives the defaults of :data:`SHARED_PARAMS`; an
-    estimator may choose others (TFNO's batch size, MgNO's loss), and its
-    docstring should say so.
-    """
-    if not doc:
-        return doc
-    parameters = inspect.signature(init).parameters
-    for name in SHARED_PARAMS:
-        if name in parameters:
-            default = parameters[name].default
-            shown = f'"{default}"' if isinstance(default, str) else repr(default)
-            pattern = rf"^(    {name} : [^\n]*?)(, default=[^\n]*)?$"
-            doc = re.sub(pattern, lambda m: f"{m.group(1)}, default={shown}", doc, count=1, flags=re.M)
-    return doc
-
-
-def _register(cls):
-    ESTIMATORS[cls.__name__] = cls
-    return cls
-
-
-class OperatorEstimator(RegressorMixin, BaseEstimator):
-    """Base class of opkit's estimators; not used directly.
+class OperatorEstimator(OpkitEstimator):
+    """Base class of opkit's grid operators (fields in, fields on the same grid out); not used directly.
 
     Subclasses store their hyperparameters in ``__init__`` (scikit-learn
-    style: no validation, no work) and implement :meth:`_build_network`.
+    style: no validation, no work; :func:`opkit.estimator.store_params`) and
+    implement :meth:`_build_network`.
 
     Attributes
     ----------
@@ -180,6 +89,8 @@ class OperatorEstimator(RegressorMixin, BaseEstimator):
         and ``y``.
     history_ : dict
         Per-epoch ``train_loss``, ``val_loss``, ``lr`` and ``time``.
+    stage_history_ : dict
+        ``{"fit": history_}``.
     n_epochs_ : int
         Epochs run in total.
     n_params_ : int
@@ -190,12 +101,8 @@ class OperatorEstimator(RegressorMixin, BaseEstimator):
 
     #: Whether ``predict`` accepts grids of another resolution than ``fit``'s.
     resolution_invariant = False
-
-    def __init_subclass__(cls, **kwargs):
-        super().__init_subclass__(**kwargs)
-        if not cls.__name__.startswith("_"):
-            _register(cls)
-        cls.__doc__ = _document_defaults(cls.__doc__, cls.__init__)
+    output_kind = "grid"
+    shared_params = SHARED_PARAMS
 
     # -- hooks for subclasses ---------------------------------------------------------
     def _build_network(self, in_channels: int, out_channels: int, input_spec: FieldSpec,
@@ -216,9 +123,6 @@ class OperatorEstimator(RegressorMixin, BaseEstimator):
         return NormalizedOperator(core, in_channels, out_channels, *normalizers)
 
     # -- data plumbing ------------------------------------------------------------------
-    def _seed(self) -> int:
-        return int(check_random_state(self.random_state).randint(0, 2**31 - 1))
-
     def _time_window(self):
         """``(T_in, T_out)`` from the ``time_window`` hyperparameter (estimators that have it), or None."""
         window = getattr(self, "time_window", None)
@@ -306,7 +210,7 @@ class OperatorEstimator(RegressorMixin, BaseEstimator):
         }
 
     # -- scikit-learn API ---------------------------------------------------------------
-    def fit(self, X, y):
+    def fit(self, X, y=None):
         """Fit the operator that maps ``X`` to ``y``.
 
         Parameters
@@ -322,8 +226,16 @@ class OperatorEstimator(RegressorMixin, BaseEstimator):
         Returns
         -------
         self
+
+        Raises
+        ------
+        ValueError
+            ``y`` is missing, or ``X`` and ``y`` do not fit together.
         """
-        X_obj, y_obj = unwrap(X), unwrap(y)
+        return super().fit(X, y)
+
+    def _fit(self, X, y):
+        X_obj, y_obj = unwrap(X), align_samples(X, y)
         X_arr, in_spec = extract_fields(X_obj, "X", lazy=True)
         y_arr, out_spec = extract_fields(y_obj, "y", lazy=True)
         window = self._time_window()
@@ -336,77 +248,45 @@ class OperatorEstimator(RegressorMixin, BaseEstimator):
             )
         if X_arr.shape[0] < 2:
             raise ValueError(f"fit needs at least 2 samples, got {X_arr.shape[0]}")
+        check_nonzero_targets(y_arr, out_spec, "y")
         self._check_grid(out_spec, "y")
         warn_default_bc(out_spec, y_obj, "y")
         symmetry_names, symmetry_ops = resolve_symmetries(self.symmetries, in_spec, out_spec)
         X_arr = _map_samples(X_arr, lambda a: self._align_input(a, in_spec, out_spec, "X"))
         device = resolve_device(self.device)
         seed = self._seed()
-        generator = torch.Generator().manual_seed(seed)
+        generator = self._generator(seed)
 
         reuse = self.warm_start and getattr(self, "model_", None) is not None
         if reuse:
             self._check_warm_start(in_spec, out_spec)
             network = self.model_
         else:
-            # Initialise from a seeded fork of the global RNG, so random_state fixes
-            # the weights without changing the user's global torch seed.
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(seed)
-                network = self._make_network(X_arr.shape[1], y_arr.shape[1], in_spec, out_spec)
+            network = self._init_network(
+                lambda: self._make_network(X_arr.shape[1], y_arr.shape[1], in_spec, out_spec), seed)
 
-        n = X_arr.shape[0]
-        order = torch.randperm(n, generator=generator)
-        n_val = int(round(self.validation_fraction * n)) if self.early_stopping else 0
-        if self.early_stopping and n_val == 0:
-            raise ValueError(
-                f"early_stopping=True needs validation samples, but validation_fraction="
-                f"{self.validation_fraction} of {n} samples is 0"
-            )
-        val_idx, train_idx = order[:n_val].numpy(), order[n_val:].numpy()
+        train_idx, val_idx = self._split_validation(X_arr.shape[0], generator)
         # In-memory data become tensors; lazily opened data stay on disk and are
         # read batch by batch (LazyFields), so training never loads them whole.
-        X_t, y_t = _as_source(X_arr), _as_source(y_arr)
-        X_train, y_train = subset(X_t, train_idx), subset(y_t, train_idx)
+        source = FieldSource(x=_as_source(X_arr), y=_as_source(y_arr))
+        train = source.subset(train_idx)
         if not reuse and self.normalize:
-            for normalizer, data in ((network.input_normalizer, X_train), (network.output_normalizer, y_train)):
-                for batch in _stream(data):
+            for normalizer, name in ((network.input_normalizer, "x"), (network.output_normalizer, "y")):
+                for batch in _stream(train.fields[name]):
                     normalizer.update(batch)
                 normalizer.finalize()
         network = network.to(device)
 
-        config = TrainConfig(
-            max_epochs=int(self.max_epochs),
-            batch_size=int(self.batch_size),
-            learning_rate=float(self.learning_rate),
-            weight_decay=float(self.weight_decay),
-            scheduler=self.scheduler,
-            early_stopping=bool(self.early_stopping),
-            n_iter_no_change=int(self.n_iter_no_change),
-            verbose=int(self.verbose),
-            checkpoint_path=self.checkpoint_path,
-            symmetries=symmetry_ops,
-            fingerprint=self._fingerprint(X_arr, y_arr),
-        )
-        history, _ = train_module(
-            network,
-            self._loss_function(out_spec),
-            X_train,
-            y_train,
-            config,
-            device=device,
-            generator=generator,
-            X_val=subset(X_t, val_idx) if n_val else None,
-            y_val=subset(y_t, val_idx) if n_val else None,
+        self._run_stage(
+            "fit", network, train, step=SupervisedStep(self._loss_function(out_spec)),
+            generator=generator, device=device,
+            val_source=source.subset(val_idx) if len(val_idx) else None,
             history=self.history_ if reuse else None,
+            symmetries=symmetry_ops, fingerprint=self._fingerprint(X_arr, y_arr),
         )
-        self.model_ = network
+        self._set_network(network, device)
         self.input_spec_ = in_spec
         self.output_spec_ = out_spec
-        self.history_ = history
-        self.n_epochs_ = len(history["epoch"])
-        self.n_params_ = int(sum(p.numel() * (2 if p.is_complex() else 1) for p in network.parameters()))
-        self.device_ = device
         self.symmetries_ = symmetry_names
         return self
 
@@ -446,6 +326,8 @@ class OperatorEstimator(RegressorMixin, BaseEstimator):
 
     @torch.no_grad()
     def _predict_array(self, X_arr) -> np.ndarray:
+        if len(X_arr) == 0:  # X is aligned on the output grid already
+            return np.zeros((0, self.output_spec_.n_channels, *X_arr.shape[2:]), np.float32)
         network = self.model_
         network.eval()
         outputs = []
@@ -483,81 +365,32 @@ class OperatorEstimator(RegressorMixin, BaseEstimator):
         query = spec if spec.kind != "numpy" else None
         return rebuild_fields(prediction, self._output_template(spec), query=query, sample_coord=sample_coord)
 
-    def score(self, X, y, sample_weight=None):
-        """``1 - mean relative L2 error`` of ``predict(X)`` against ``y`` (higher is better).
+    def _score_bc(self, y):
+        return self.output_spec_.bc if not isinstance(unwrap(y), np.ndarray) else None
 
-        Parameters
-        ----------
-        X, y : as in ``fit``
-        sample_weight : None
-            Not supported; present for scikit-learn's signature.
+    # -- persistence hooks --------------------------------------------------------------
+    def _extra_state(self):
+        spec_in, spec_out = self.input_spec_, self.output_spec_
+        return {
+            "input_spec": spec_in.to_dict(),
+            "output_spec": spec_out.to_dict(),
+            "symmetries": list(getattr(self, "symmetries_", ())),
+            "channels": [spec_in.n_channels, spec_out.n_channels],
+        }, {}
 
-        Returns
-        -------
-        float
-        """
-        from .metrics import relative_error
+    def _set_extra_state(self, meta, tensors):
+        self.input_spec_ = FieldSpec.from_dict(meta["input_spec"])
+        self.output_spec_ = FieldSpec.from_dict(meta["output_spec"])
+        self.symmetries_ = tuple(meta.get("symmetries", ()))
 
-        if sample_weight is not None:
-            raise ValueError("sample_weight is not supported by opkit estimators")
-        prediction = self.predict(X)
-        y_obj = unwrap(y)
-        return 1.0 - relative_error(prediction, y_obj, norm="l2", bc=self.output_spec_.bc if not isinstance(y_obj, np.ndarray) else None)
-
-    # -- persistence and plots ----------------------------------------------------------
-    def save(self, path):
-        """Save the fitted estimator to one file that loads without unpickling.
-
-        Parameters
-        ----------
-        path : str or os.PathLike
-            Destination, conventionally ``*.opkit``; written atomically.
-
-        Returns
-        -------
-        pathlib.Path
-
-        See Also
-        --------
-        opkit.load : the inverse.
-        """
-        from .persistence import save_estimator
-
-        return save_estimator(self, path)
-
-    def plot_history(self, ax=None):
-        """Plot training (and validation) loss per epoch on a log scale.
-
-        Parameters
-        ----------
-        ax : matplotlib.axes.Axes, optional
-
-        Returns
-        -------
-        matplotlib.axes.Axes
-        """
-        from .plotting import plot_history
-
-        check_is_fitted(self, "history_")
-        return plot_history(self.history_, ax=ax, title=type(self).__name__)
-
-    def __sklearn_tags__(self):
-        tags = super().__sklearn_tags__()
-        tags.non_deterministic = self.random_state is None
-        return tags
-
-    def __getstate__(self):
-        state = super().__getstate__()
-        if "model_" in state:
-            state = dict(state)
-            state["device_"] = torch.device("cpu")
-            state["model_"] = copy.deepcopy(state["model_"]).to("cpu")
-        return state
+    def _rebuild_network(self):
+        spec_in, spec_out = self.input_spec_, self.output_spec_
+        return self._make_network(spec_in.n_channels, spec_out.n_channels, spec_in, spec_out)
 
 
 def shared_params_doc() -> str:
-    """The Parameters entries of the shared hyperparameters, for subclass docstrings."""
-    return _SHARED_PARAMS_DOC
+    """The Parameters entries of the shared grid hyperparameters, for subclass docstrings."""
+    return params_doc(SHARED_PARAMS)
 
 
 _FITTED_ATTRIBUTES_DOC = """Attributes
@@ -566,6 +399,8 @@ _FITTED_ATTRIBUTES_DOC = """Attributes
         The trained network with its normalisers.
     history_ : dict
         Per-epoch ``train_loss``, ``val_loss``, ``lr`` and ``time``.
+    stage_history_ : dict
+        The history of each training stage run, by name (``{"fit": history_}``).
     input_spec_, output_spec_ : FieldSpec
         What ``fit`` saw: names, dims, coordinates, attributes, boundary
         conditions.

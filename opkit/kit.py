@@ -10,7 +10,8 @@ from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_is_fitted
 
 from ._validation import SAMPLE_DIM
-from .base import ESTIMATORS, OperatorEstimator
+from .estimator import OpkitEstimator
+from .registry import ESTIMATORS
 
 __all__ = ["OpKit"]
 
@@ -110,7 +111,7 @@ class OpKit(BaseEstimator):
         self.use_split = use_split
         self.random_state = random_state
 
-    def _make_estimator(self) -> OperatorEstimator:
+    def _make_estimator(self) -> OpkitEstimator:
         if self.estimator is None:
             from .models import TFNORegressor
 
@@ -190,7 +191,11 @@ class OpKit(BaseEstimator):
         return self.estimator_.predict(ds[self.inputs_])
 
     def evaluate(self, ds: xr.Dataset | None = None) -> pd.DataFrame:
-        """Relative L2 and H1 errors per output variable (mean over samples).
+        """Relative errors per output variable (mean over samples), as the estimator's outputs allow.
+
+        Grid outputs get the relative L2 and H1 norms of the fields (with the
+        boundary conditions seen in ``fit``); vector and series outputs the
+        relative Euclidean error per sample (:func:`opkit.outputs.relative_euclidean_error`).
 
         Parameters
         ----------
@@ -200,22 +205,35 @@ class OpKit(BaseEstimator):
         Returns
         -------
         pandas.DataFrame
-            One row per output variable, columns ``relative_l2`` and
+            One row per output variable: columns ``relative_l2`` and (grids)
             ``relative_h1``, plus ``n_samples``.
+
+        Raises
+        ------
+        TypeError
+            The estimator's outputs are symbolic (it scores them itself).
         """
         from .metrics import relative_error
+        from .outputs import relative_euclidean_error
 
         ds = self._default_ds(ds)
+        kind = getattr(self.estimator_, "output_kind", "grid")
+        if kind not in ("grid", "vector", "series"):
+            raise TypeError(f"OpKit.evaluate has no error for {kind!r} outputs; use the estimator's own score")
         prediction = self.predict(ds)
         rows = {}
         for name in self.outputs_:
             truth = ds[name]
-            bc = {d: self.estimator_.output_spec_.bc.get(d, "periodic") for d in truth.dims if d in ("x", "y", "z")}
-            rows[name] = {
-                "relative_l2": relative_error(prediction[name], truth, norm="l2", bc=bc),
-                "relative_h1": relative_error(prediction[name], truth, norm="h1", bc=bc),
-                "n_samples": int(ds.sizes[SAMPLE_DIM]),
-            }
+            row = {}
+            if kind == "grid":
+                grid = self.estimator_.output_spec_.grid_dims
+                bc = {d: self.estimator_.output_spec_.bc.get(d, "periodic") for d in truth.dims if d in grid and d != "time"}
+                row["relative_l2"] = relative_error(prediction[name], truth, norm="l2", bc=bc)
+                row["relative_h1"] = relative_error(prediction[name], truth, norm="h1", bc=bc)
+            else:
+                row["relative_l2"] = relative_euclidean_error(prediction[name], truth)
+            row["n_samples"] = int(ds.sizes[SAMPLE_DIM])
+            rows[name] = row
         return pd.DataFrame.from_dict(rows, orient="index")
 
     def plot(self, ds: xr.Dataset | None = None, sample: int = 0, variable: str | None = None):

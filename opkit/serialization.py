@@ -8,6 +8,7 @@ bytes, so a malicious file cannot execute code.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["FORMAT_NAME", "write_checkpoint", "read_checkpoint", "atomic_path"]
+__all__ = ["FORMAT_NAME", "write_checkpoint", "read_checkpoint", "read_safetensors", "tensor_checksum", "atomic_path"]
 
 FORMAT_NAME = "opkit-checkpoint"
 FORMAT_VERSION = 1
@@ -50,6 +51,11 @@ class atomic_path:
 
     def __exit__(self, exc_type, exc, tb):
         if exc_type is None:
+            # mkstemp creates the file 0600 (and writers that truncate it keep that);
+            # the final file gets what open() would give: 0666 less the user's umask.
+            mask = os.umask(0)
+            os.umask(mask)
+            os.chmod(self.tmp, 0o666 & ~mask)
             os.replace(self.tmp, self.path)
         else:
             self.tmp.unlink(missing_ok=True)
@@ -59,6 +65,31 @@ class atomic_path:
 def _flatten_tensors(tensors: dict) -> dict:
     """Contiguous CPU copies; complex tensors are stored natively (safetensors C64/C128)."""
     return {k: v.detach().to("cpu").contiguous().clone() for k, v in tensors.items()}
+
+
+def tensor_checksum(tensors: dict) -> str:
+    """SHA-256 of named tensors: names, dtypes, shapes and raw bytes, in name order.
+
+    Stored in a checkpoint's metadata by :func:`write_checkpoint` and checked by
+    :func:`read_checkpoint`, so damage inside the tensor payload (which the
+    safetensors header cannot notice) is caught on load.
+
+    Parameters
+    ----------
+    tensors : dict of str to torch.Tensor
+
+    Returns
+    -------
+    str
+        Hexadecimal digest.
+    """
+    digest = hashlib.sha256()
+    for name in sorted(tensors):
+        tensor = tensors[name].detach().to("cpu").contiguous()
+        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        if tensor.numel():
+            digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
 
 
 def write_checkpoint(path, tensors: dict, metadata: dict) -> Path:
@@ -79,9 +110,11 @@ def write_checkpoint(path, tensors: dict, metadata: dict) -> Path:
     """
     from safetensors.torch import save_file
 
-    header = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, **metadata}
+    tensors = _flatten_tensors(tensors)
+    header = {"format": FORMAT_NAME, "format_version": FORMAT_VERSION, **metadata,
+              "tensor_sha256": tensor_checksum(tensors)}
     with atomic_path(path) as tmp:
-        save_file(_flatten_tensors(tensors), str(tmp), metadata={"opkit": json.dumps(header)})
+        save_file(tensors, str(tmp), metadata={"opkit": json.dumps(header)})
     return Path(path)
 
 
@@ -102,7 +135,9 @@ def read_checkpoint(path):
     FileNotFoundError
         No such file.
     ValueError
-        The file is not an opkit checkpoint, is truncated, or was tampered with.
+        The file is not an opkit checkpoint, is truncated, or was tampered with
+        (header or tensor bytes: files since format 1 carry a checksum of their
+        tensors; older ones without it load unchecked).
     """
     from safetensors import safe_open
 
@@ -125,6 +160,63 @@ def read_checkpoint(path):
             f"{path} is not a valid opkit checkpoint (truncated, corrupted or another "
             f"format): {type(err).__name__}: {err}"
         ) from None
+    expected = metadata.pop("tensor_sha256", None)
+    if expected is not None and tensor_checksum(tensors) != expected:
+        raise ValueError(
+            f"{path} is damaged: its tensor data do not match the checksum stored when it "
+            "was written (bytes changed on disk or in transfer); write it again from the source"
+        )
+    return tensors, metadata
+
+
+#: Suffixes of pickled PyTorch checkpoints, refused by :func:`read_safetensors`.
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
+
+
+def read_safetensors(path):
+    """Read the tensors of any safetensors file (no opkit metadata needed); never unpickle.
+
+    For weights written by other software (e.g. a published ``model.safetensors``);
+    the names are the file's own, to be mapped onto a network by the caller.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+
+    Returns
+    -------
+    tensors : dict of str to torch.Tensor
+    metadata : dict of str to str
+        The file's ``__metadata__`` (empty when it has none).
+
+    Raises
+    ------
+    FileNotFoundError
+        No such file.
+    ValueError
+        A pickled checkpoint (``.bin``, ``.pt``, ...; opkit never unpickles), or a
+        file that is not in the safetensors layout.
+    """
+    from safetensors import safe_open
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint at {path}")
+    with open(path, "rb") as handle:
+        head = handle.read(2)
+    # Pickles start with the protocol opcode 0x80; torch.save files are zip archives.
+    if path.suffix.lower() in PICKLE_SUFFIXES or head in (b"PK",) or head[:1] == b"\x80":
+        raise ValueError(
+            f"{path} is a pickled checkpoint; opkit never unpickles (it could run code). "
+            "Convert it to safetensors with the software that wrote it (e.g. "
+            "safetensors.torch.save_file(torch.load(path, weights_only=True), 'model.safetensors'))"
+        )
+    try:
+        with safe_open(str(path), framework="pt", device="cpu") as handle:
+            metadata = dict(handle.metadata() or {})
+            tensors = {key: handle.get_tensor(key) for key in handle.keys()}
+    except Exception as err:  # safetensors raises its own error types on bad bytes
+        raise ValueError(f"{path} is not a safetensors file: {type(err).__name__}: {err}") from None
     return tensors, metadata
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..base import OperatorEstimator, fitted_attributes_doc, shared_params_doc
+from ..estimator import store_params
 from ..layers.latent_spectral import LSMNet, auto_patch_size
 
 __all__ = ["LSMOperator"]
@@ -92,29 +93,7 @@ class LSMOperator(OperatorEstimator):
         warm_start=False,
         checkpoint_path=None,
     ):
-        self.width = width
-        self.num_token = num_token
-        self.num_basis = num_basis
-        self.heads = heads
-        self.patch_size = patch_size
-        self.norm = norm
-        self.positional_embedding = positional_embedding
-        self.loss = loss
-        self.max_epochs = max_epochs
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.weight_decay = weight_decay
-        self.scheduler = scheduler
-        self.validation_fraction = validation_fraction
-        self.early_stopping = early_stopping
-        self.n_iter_no_change = n_iter_no_change
-        self.normalize = normalize
-        self.symmetries = symmetries
-        self.device = device
-        self.random_state = random_state
-        self.verbose = verbose
-        self.warm_start = warm_start
-        self.checkpoint_path = checkpoint_path
+        store_params(self, locals())
 
     def _check_grid(self, spec, what):
         if len(spec.grid_dims) != 2:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..base import OperatorEstimator, fitted_attributes_doc, shared_params_doc
+from ..estimator import store_params
 from ..layers.multigrid_conv import MgNONet, max_levels, padding_modes, smoothing_schedule
 
 __all__ = ["MgNOOperator"]
@@ -101,28 +102,7 @@ class MgNOOperator(OperatorEstimator):
         warm_start=False,
         checkpoint_path=None,
     ):
-        self.channels = channels
-        self.n_layers = n_layers
-        self.n_levels = n_levels
-        self.pre_smoothing = pre_smoothing
-        self.post_smoothing = post_smoothing
-        self.padding = padding
-        self.loss = loss
-        self.max_epochs = max_epochs
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.weight_decay = weight_decay
-        self.scheduler = scheduler
-        self.validation_fraction = validation_fraction
-        self.early_stopping = early_stopping
-        self.n_iter_no_change = n_iter_no_change
-        self.normalize = normalize
-        self.symmetries = symmetries
-        self.device = device
-        self.random_state = random_state
-        self.verbose = verbose
-        self.warm_start = warm_start
-        self.checkpoint_path = checkpoint_path
+        store_params(self, locals())
 
     def _check_grid(self, spec, what):
         if len(spec.grid_dims) != 2:

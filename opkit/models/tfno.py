@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..base import OperatorEstimator, fitted_attributes_doc, shared_params_doc
+from ..estimator import store_params
 from ..layers.multigrid import MultigridPatched
 
 __all__ = ["TFNORegressor"]
@@ -90,32 +91,7 @@ class TFNORegressor(OperatorEstimator):
         warm_start=False,
         checkpoint_path=None,
     ):
-        self.n_modes = n_modes
-        self.hidden_channels = hidden_channels
-        self.n_layers = n_layers
-        self.factorization = factorization
-        self.rank = rank
-        self.multigrid_levels = multigrid_levels
-        self.multigrid_padding = multigrid_padding
-        self.positional_embedding = positional_embedding
-        self.domain_padding = domain_padding
-        self.time_window = time_window
-        self.loss = loss
-        self.max_epochs = max_epochs
-        self.batch_size = batch_size
-        self.learning_rate = learning_rate
-        self.weight_decay = weight_decay
-        self.scheduler = scheduler
-        self.validation_fraction = validation_fraction
-        self.early_stopping = early_stopping
-        self.n_iter_no_change = n_iter_no_change
-        self.normalize = normalize
-        self.symmetries = symmetries
-        self.device = device
-        self.random_state = random_state
-        self.verbose = verbose
-        self.warm_start = warm_start
-        self.checkpoint_path = checkpoint_path
+        store_params(self, locals())
 
     def _check_grid(self, spec, what):
         levels = int(self.multigrid_levels)
