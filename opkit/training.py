@@ -12,10 +12,16 @@ the whole training set, the module is wrapped in
 ``batch_size * world_size`` samples (one shuffle, shared by all processes) is
 split across them, so ``batch_size`` is per process. Rank 0 alone shows
 progress and writes checkpoints.
+
+On the CPU, a fit whose batches hold fewer than :data:`SMALL_BATCH_VALUES`
+values runs on one intra-op thread (and gives the caller's thread count back
+afterwards): for such small ops a second thread gains nothing on an idle
+machine and costs 10 to 20 times the time on a busy one.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import json
 import math
@@ -505,6 +511,36 @@ def _record(history, epoch_loss, terms, prefix):
         history.setdefault(f"{prefix}/{name}", [None] * (len(history["epoch"]) - 1)).append(value)
 
 
+#: Values per training batch below which a CPU fit runs on one intra-op thread.
+#: Measured on 2 cores with the default TFNO on 16 x 16 Darcy (batch 16, 4096
+#: values): one thread is as fast as two on an idle machine, and 10 to 20 times
+#: faster than two when other processes load the cores, because every small op
+#: waits at an OpenMP barrier for a thread that is not running
+#: (docs/benchmarks.rst, "Speed of the first run").
+SMALL_BATCH_VALUES = 2**15
+
+
+def _batch_values(source, batch_size: int) -> int:
+    """Values in one training batch, from the first sample of ``source``."""
+    if len(source) == 0:
+        return 0
+    sample = source.take(np.array([0]))
+    return batch_size * sum(int(v.numel()) for v in sample.values() if torch.is_tensor(v))
+
+
+@contextlib.contextmanager
+def _threads_for(device, values_per_batch: int):
+    """Train small CPU batches single-threaded; give the caller's thread count back after."""
+    previous = torch.get_num_threads()
+    if device.type == "cpu" and values_per_batch < SMALL_BATCH_VALUES and previous > 1:
+        torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        if torch.get_num_threads() != previous:
+            torch.set_num_threads(previous)
+
+
 def train_module(module, step, source, config: TrainConfig, *, device, generator,
                  val_source=None, history=None, param_groups=None):
     """Train ``module`` on batches of ``source`` under ``step``.
@@ -554,9 +590,11 @@ def train_module(module, step, source, config: TrainConfig, *, device, generator
     for parameter in frozen:
         parameter.requires_grad_(False)
     try:
-        if config.optimizer == "lbfgs":
-            return _train_lbfgs(module, step, source, config, groups, device, dtype, val_source, history)
-        return _train_adamw(module, step, source, config, groups, device, dtype, generator, val_source, history)
+        batch = len(source) if config.optimizer == "lbfgs" else config.batch_size
+        with _threads_for(device, _batch_values(source, batch)):
+            if config.optimizer == "lbfgs":
+                return _train_lbfgs(module, step, source, config, groups, device, dtype, val_source, history)
+            return _train_adamw(module, step, source, config, groups, device, dtype, generator, val_source, history)
     finally:
         for parameter in frozen:
             parameter.requires_grad_(True)

@@ -158,3 +158,33 @@ def test_complex_weights_survive_a_float64_stage():
     cast_module(module, torch.float64)
     assert module.w.dtype == torch.complex128 and module.w.imag.item() == 2.0
     assert module.b.dtype == torch.float64
+
+
+class _ThreadProbe(torch.nn.Module):
+    """A linear map that records the intra-op thread count it runs under."""
+
+    def __init__(self):
+        super().__init__()
+        self.linear = torch.nn.Linear(4, 4)
+        self.seen = set()
+
+    def forward(self, x):
+        self.seen.add(torch.get_num_threads())
+        return self.linear(x)
+
+
+@pytest.mark.parametrize("n_features, expected", [(4, {1}), (2**15, {2})])
+def test_small_cpu_batches_train_on_one_thread_and_the_thread_count_comes_back(n_features, expected):
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        module = _ThreadProbe()
+        x = torch.randn(8, n_features)
+        source = FieldSource(x=x[:, :4], y=x[:, :4], pad=x)  # pad only sets the batch's size
+        step = lambda m, b: ((m(b["x"]) - b["y"]) ** 2).mean()  # noqa: E731
+        train_module(module, step, source, TrainConfig(max_epochs=1, batch_size=4),
+                     device=torch.device("cpu"), generator=torch.Generator().manual_seed(0))
+        assert module.seen == expected
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(previous)
