@@ -112,7 +112,23 @@ def _grid_spacing(u, dim, periodic):
     return abs(step)
 
 
-def _squared_norm(u, s, dims, bc, homogeneous, fallback_attrs=()):
+def _require_finite(u, values, kept, what):
+    """Refuse NaN or infinite values (as fit and predict do), naming ``what`` and the first bad index."""
+    if not np.issubdtype(values.dtype, np.floating) or np.isfinite(values).all():
+        return
+    bad = ~np.isfinite(values)
+    first = np.argwhere(bad)[0]
+    where = ", ".join(
+        f"{d}={u[d].values[i].item()!r}" if d in u.coords else f"{d} index {i}" for d, i in zip(kept, first)
+    )
+    name = f" (variable {u.name!r})" if u.name is not None else ""
+    raise ValueError(
+        f"{what}{name} contains {int(bad.sum())} NaN or infinite value(s), the first at "
+        f"{where or 'the only field'}; remove or fill them (e.g. .fillna) before measuring an error."
+    )
+
+
+def _squared_norm(u, s, dims, bc, homogeneous, fallback_attrs=(), what="u"):
     """Squared H^s norm of a DataArray over its spatial dims, other dims kept.
 
     ``bc`` entries override the ``bc_<dim>`` attributes of ``u``, then of each
@@ -128,6 +144,7 @@ def _squared_norm(u, s, dims, bc, homogeneous, fallback_attrs=()):
         np.issubdtype(values.dtype, np.number) or values.dtype == bool
     ):
         raise TypeError(f"Sobolev norms need real numeric data, got dtype {values.dtype}")
+    _require_finite(u, values, kept, what)
     # The metric is computed in float64 whatever the storage precision.
     tensor = torch.from_numpy(np.ascontiguousarray(values, dtype=np.float64))
     names = tuple(f"dim {d!r}" for d in dims)
@@ -280,6 +297,9 @@ def _relative_error_dataarray(pred, true, s, dims, bc, fallback_attrs=()):
     """‖pred − true‖ / ‖true‖ per index of the non-spatial dims of aligned DataArrays."""
     dims = _spatial_dims(true, dims)
     resolved = _resolve_bc(dims, bc, true.attrs, pred.attrs, *fallback_attrs)
+    for what, u in (("pred", pred), ("true", true)):
+        values = np.asarray(u.transpose(*[d for d in u.dims if d not in dims], *dims).values)
+        _require_finite(u, values, [d for d in u.dims if d not in dims], what)
     difference = pred - true
     # Measure both on one grid, whichever of the two carried the coordinates.
     true = true.assign_coords(difference.coords)
