@@ -37,11 +37,13 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-import xarray as xr
 
 from opkit.io._format import ENGINE, attr_value, canonical_json, clean_attrs, storage_encoding, to_storage
 
+from ._lazy import lazy_module
 from ._seed import SEEDING
+
+xr = lazy_module("xarray")
 
 __all__ = [
     "ENGINE",

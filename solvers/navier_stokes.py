@@ -65,12 +65,14 @@ from concurrent.futures import ThreadPoolExecutor
 from fractions import Fraction
 
 import numpy as np
-import xarray as xr
 
 from . import _fft
 from ._cli import run_cli
 from ._etd import etdrk4_coefficients, phi_functions
+from ._lazy import lazy_module
 from ._spec import BlowUpError, Parameter, SolverSpec
+
+xr = lazy_module("xarray")
 
 __all__ = [
     "NavierStokes2D",
