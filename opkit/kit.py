@@ -11,7 +11,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._validation import SAMPLE_DIM
 from .estimator import OpkitEstimator
-from .registry import ESTIMATORS
+from .registry import ESTIMATORS, load_builtin
 
 __all__ = ["OpKit"]
 
@@ -117,6 +117,8 @@ class OpKit(BaseEstimator):
 
             est = TFNORegressor()
         elif isinstance(self.estimator, str):
+            if self.estimator not in ESTIMATORS:
+                load_builtin()
             if self.estimator not in ESTIMATORS:
                 raise ValueError(f"unknown estimator {self.estimator!r}; choose from {sorted(ESTIMATORS)}")
             est = ESTIMATORS[self.estimator]()

@@ -18,7 +18,7 @@ import torch
 
 from . import __version__
 from ._validation import _jsonable
-from .registry import ESTIMATORS
+from .registry import ESTIMATORS, load_builtin
 from .serialization import read_checkpoint, read_safetensors, write_checkpoint
 
 __all__ = ["save_estimator", "load", "load_foreign_weights"]
@@ -134,6 +134,8 @@ def load(path, device="cpu", **overrides):
     if meta.get("kind") != "estimator":
         raise ValueError(f"{path} holds a {meta.get('kind')!r}, not a saved estimator")
     name = meta.get("estimator")
+    if name not in ESTIMATORS:
+        load_builtin()
     if name not in ESTIMATORS:
         raise ValueError(f"{path} names an unknown estimator class {name!r}; known: {sorted(ESTIMATORS)}")
     params = dict(meta["params"])

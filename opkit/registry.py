@@ -8,7 +8,7 @@ and :mod:`opkit.persistence` both import it without importing each other.
 
 from __future__ import annotations
 
-__all__ = ["ESTIMATORS", "register", "get_estimator_class"]
+__all__ = ["ESTIMATORS", "register", "get_estimator_class", "load_builtin"]
 
 #: Estimator classes by class name.
 ESTIMATORS: dict = {}
@@ -30,6 +30,23 @@ def register(cls):
     return cls
 
 
+def load_builtin() -> dict:
+    """Import opkit's own estimators so that they are registered, and return :data:`ESTIMATORS`.
+
+    ``import opkit`` loads no model (its exports are lazy), so a look-up by
+    name, e.g. in :func:`opkit.load` in a fresh interpreter, calls this first.
+
+    Returns
+    -------
+    dict
+        :data:`ESTIMATORS`.
+    """
+    import importlib
+
+    importlib.import_module("opkit.models")
+    return ESTIMATORS
+
+
 def get_estimator_class(name: str):
     """The registered class called ``name``.
 
@@ -46,6 +63,8 @@ def get_estimator_class(name: str):
     ValueError
         No estimator of that name is registered.
     """
+    if name not in ESTIMATORS:
+        load_builtin()
     if name not in ESTIMATORS:
         raise ValueError(f"unknown estimator {name!r}; choose from {sorted(ESTIMATORS)}")
     return ESTIMATORS[name]

@@ -40,7 +40,10 @@ import os
 import threading
 
 import numpy as np
-import scipy.fft as _sfft
+
+from ._lazy import lazy_module
+
+_sfft = lazy_module("scipy.fft")
 
 try:  # optional dependency
     import pyfftw as _pyfftw

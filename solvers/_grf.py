@@ -48,7 +48,10 @@ from __future__ import annotations
 import numbers
 
 import numpy as np
-import scipy.fft
+
+from ._lazy import lazy_module
+
+scipy = lazy_module("scipy")  # its submodules load on attribute access
 
 __all__ = ["neumann_grf", "neumann_spectrum", "periodic_grf", "periodic_spectrum"]
 

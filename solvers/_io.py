@@ -28,7 +28,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import numbers
 import os
 import re
 import shlex
@@ -38,9 +37,13 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-import xarray as xr
 
+from opkit.io._format import ENGINE, attr_value, canonical_json, clean_attrs, storage_encoding, to_storage
+
+from ._lazy import lazy_module
 from ._seed import SEEDING
+
+xr = lazy_module("xarray")
 
 __all__ = [
     "ENGINE",
@@ -60,14 +63,8 @@ __all__ = [
     "write_log",
 ]
 
-#: xarray engine for every file the machinery writes.
-ENGINE = "h5netcdf"
 #: Layout version of the parts folder and of the configuration record.
 FORMAT_VERSION = 1
-#: HDF5 chunks of a field hold one sample, split along time above this size.
-MAX_CHUNK_BYTES = 4 * 2**20
-#: Dimensions that make a variable a field (stored float32, compressed).
-SPATIAL_DIMS = ("x", "y", "z")
 MANIFEST = "manifest.json"
 
 
@@ -154,10 +151,6 @@ def run_config(solver, params, n_samples, seed, chunk_size, preset=None, split=(
     return config
 
 
-def _canonical(obj):
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), allow_nan=False)
-
-
 def config_hash(config):
     """SHA-256 (hex) of the canonical JSON of ``config``.
 
@@ -169,7 +162,7 @@ def config_hash(config):
     -------
     str
     """
-    return hashlib.sha256(_canonical(config).encode()).hexdigest()
+    return hashlib.sha256(canonical_json(config).encode()).hexdigest()
 
 
 def _differences(old, new, prefix=""):
@@ -476,81 +469,6 @@ class PartStore:
         self.path.rmdir()
 
 
-def _is_field(var):
-    return any(d in SPATIAL_DIMS for d in var.dims)
-
-
-def to_storage(ds):
-    """Cast floating fields (variables with a spatial dim) to float32.
-
-    Coordinates and per-sample scalars keep their dtype. The cast happens once,
-    before a part is written, so every route to the final file sees the same
-    float32 values.
-
-    Parameters
-    ----------
-    ds : xarray.Dataset
-
-    Returns
-    -------
-    xarray.Dataset
-    """
-    out = ds.copy()
-    for name, var in ds.data_vars.items():
-        if _is_field(var) and np.issubdtype(var.dtype, np.floating) and var.dtype != np.float32:
-            out[name] = var.astype(np.float32)
-    return out
-
-
-def storage_encoding(ds):
-    """Encoding of the final file: compression and chunking per variable.
-
-    Fields: zlib level 4, shuffle, HDF5 chunks of one sample (split along
-    ``time`` so a chunk stays under 4 MiB). Coordinates: no fill value.
-
-    Parameters
-    ----------
-    ds : xarray.Dataset
-
-    Returns
-    -------
-    dict
-    """
-    enc = {}
-    for name, var in ds.variables.items():
-        if name in ds.coords:
-            enc[name] = {"_FillValue": None} if np.issubdtype(var.dtype, np.floating) else {}
-            continue
-        if "sample" not in var.dims or var.ndim < 2:
-            enc[name] = {}
-            continue
-        chunks = [1 if d == "sample" else n for d, n in zip(var.dims, var.shape)]
-        nbytes = var.dtype.itemsize * int(np.prod(chunks))
-        if nbytes > MAX_CHUNK_BYTES and "time" in var.dims:
-            t = var.dims.index("time")
-            pieces = -(-nbytes // MAX_CHUNK_BYTES)
-            chunks[t] = max(1, -(-chunks[t] // pieces))
-        enc[name] = {"zlib": True, "complevel": 4, "shuffle": True, "chunksizes": tuple(chunks)}
-    return enc
-
-
-def _attr_value(value):
-    """A netCDF-storable version of an attribute value (None: drop it)."""
-    if value is None:
-        return None
-    if isinstance(value, (bool, np.bool_)):
-        # netCDF has no boolean type; 0/1 reads back everywhere.
-        return np.int8(bool(value))
-    if isinstance(value, (str, numbers.Number, np.generic)):
-        return value
-    if isinstance(value, dict):
-        return _canonical(value)
-    if isinstance(value, (list, tuple, np.ndarray)):
-        arr = np.asarray(value)
-        return arr if arr.dtype.kind in "iuf" else _canonical(list(map(str, value)))
-    return str(value)
-
-
 def _flag(name):
     return "--" + name.replace("_", "-")
 
@@ -611,7 +529,7 @@ def global_attributes(spec, params, config):
     attrs = {"Conventions": "CF-1.10"}
     attrs.update(spec.global_attrs(params))
     for key, value in params.items():
-        if key in attrs and _attr_value(attrs[key]) != _attr_value(value):
+        if key in attrs and attr_value(attrs[key]) != attr_value(value):
             raise ValueError(
                 f"solver {spec.name!r}: global attribute {key!r} = {attrs[key]!r} hides the parameter "
                 f"of the same name ({value!r}); rename one of them"
@@ -629,8 +547,8 @@ def global_attributes(spec, params, config):
             "seed": config["seed"],
             "seeding": SEEDING,
             "chunk_size": config["chunk_size"],
-            "parameters": _canonical(config["parameters"]),
-            "opkit_config": _canonical(config),
+            "parameters": canonical_json(config["parameters"]),
+            "opkit_config": canonical_json(config),
             "opkit_config_hash": config_hash(config),
             "history": command_line(
                 spec.name, params, config["n_samples"], config["seed"], config["chunk_size"], config["preset"],
@@ -638,12 +556,7 @@ def global_attributes(spec, params, config):
             ),
         }
     )
-    out = {}
-    for key, value in attrs.items():
-        v = _attr_value(value)
-        if v is not None:
-            out[key] = v
-    return out
+    return clean_attrs(attrs)
 
 
 def assemble(part_paths, out, attrs):

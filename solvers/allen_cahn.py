@@ -48,14 +48,16 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import scipy.fft
-import xarray as xr
 
 from ._cli import run_cli
 from ._etd import etdrk4_coefficients
 from ._grids import DefaultSolveGrid
+from ._lazy import lazy_module
 from ._spec import BlowUpError, Parameter, SolverSpec
 from .burgers import etdrk4_step
+
+xr = lazy_module("xarray")
+scipy = lazy_module("scipy")  # its submodules load on attribute access
 
 __all__ = [
     "SOLVER",

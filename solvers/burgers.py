@@ -57,13 +57,15 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import scipy.fft
-import xarray as xr
 
 from ._cli import run_cli
 from ._grf import periodic_grf
+from ._lazy import lazy_module
 from ._grids import DefaultSolveGrid
 from ._spec import BlowUpError, Parameter, SolverSpec
+
+xr = lazy_module("xarray")
+scipy = lazy_module("scipy")  # its submodules load on attribute access
 
 __all__ = [
     "SOLVER",

@@ -68,14 +68,15 @@ from __future__ import annotations
 import functools
 
 import numpy as np
-import scipy.sparse
-import scipy.sparse.linalg
-import xarray as xr
 
 from ._cli import run_cli
 from ._grf import neumann_spectrum
+from ._lazy import lazy_module
 from ._grids import DefaultSolveGrid
 from ._spec import Parameter, SolverSpec
+
+xr = lazy_module("xarray")
+scipy = lazy_module("scipy")  # its submodules load on attribute access
 
 __all__ = [
     "NodalGrid",

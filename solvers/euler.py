@@ -86,11 +86,13 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import xarray as xr
 
 from ._cli import run_cli
 from ._grids import DefaultSolveGrid
+from ._lazy import lazy_module
 from ._spec import BlowUpError, Parameter, SolverSpec
+
+xr = lazy_module("xarray")
 
 __all__ = [
     "CFL_LIMIT",

@@ -44,13 +44,15 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import xarray as xr
 
 from ._cli import run_cli
+from ._lazy import lazy_module
 from ._grids import DefaultSolveGrid
 from ._spec import Parameter, SolverSpec
 from .darcy import BC, NodalGrid, _as_batch, _coords, _field_attrs, stride
 from .poisson import check_nested, gaussian_sum
+
+xr = lazy_module("xarray")
 
 __all__ = [
     "SOLVER",

@@ -62,10 +62,10 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import xarray as xr
 
 from . import _fft
 from ._cli import run_cli
+from ._lazy import lazy_module
 from ._ns_fields import (
     energy_spectrum,
     filtered_velocity_vorticity,
@@ -78,6 +78,8 @@ from ._ns_fields import (
 from ._ns_spectral import _physical, dealias_cutoff, grid_points, spectral_resample
 from ._ns_stepper import CFL_LIMITS, STEPPERS, NavierStokes2D
 from ._spec import BlowUpError, Parameter, SolverSpec
+
+xr = lazy_module("xarray")
 
 __all__ = [
     "NavierStokes2D",

@@ -33,13 +33,15 @@ Output: ``f(sample, x, y)`` (input), ``u(sample, x, y)`` (output),
 from __future__ import annotations
 
 import numpy as np
-import scipy.fft
-import xarray as xr
 
 from ._cli import run_cli
+from ._lazy import lazy_module
 from ._grids import DefaultSolveGrid
 from ._spec import Parameter, SolverSpec
 from .darcy import BC, _as_batch, _coords, _field_attrs, stride
+
+xr = lazy_module("xarray")
+scipy = lazy_module("scipy")  # its submodules load on attribute access
 
 __all__ = [
     "SOLVER",

@@ -68,12 +68,14 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import xarray as xr
 
 from ._cli import run_cli
+from ._lazy import lazy_module
 from ._grids import DefaultSolveGrid
 from ._spec import BlowUpError, Parameter, SolverSpec
 from .poisson import gaussian_sum
+
+xr = lazy_module("xarray")
 
 __all__ = [
     "SOLVER",

@@ -342,3 +342,13 @@ def test_lazy_nan_is_reported(darcy, tmp_path):
     with xr.open_dataset(path, engine="h5netcdf", chunks={"sample": 8}) as lazy:
         with pytest.raises(ValueError, match=r"y contains 1 NaN"):
             tiny(max_epochs=1).fit(lazy.a, lazy.u)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_score_refuses_non_finite_truth(fitted, darcy, bad):
+    # fit and predict refuse NaN/inf; score must not turn them into a number.
+    _, test = darcy
+    y = test.u.copy()
+    y[2, 4, 5] = bad
+    with pytest.raises(ValueError, match=r"true \(variable 'u'\) contains 1 NaN or infinite value\(s\), the first at sample"):
+        fitted.score(test.a, y)

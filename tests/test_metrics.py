@@ -471,3 +471,37 @@ def test_torch_on_cuda_matches_cpu():
     pred = u.float().cuda().requires_grad_()
     make_loss("h1", periodic=(True, False))(pred, 1.1 * pred.detach()).backward()
     assert torch.isfinite(pred.grad).all()
+
+
+# ---------------------------------------------------------------------------
+# Non-finite values are refused, as fit and predict refuse them
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("where", ["pred", "true"])
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_relative_error_refuses_non_finite(where, bad):
+    rng = np.random.default_rng(0)
+    true = periodic_field(rng.normal(size=(5, 8, 8)), lead_dims=("sample",)).rename("u")
+    true = true.assign_coords(sample=np.arange(10, 15))
+    pred = true + 0.1
+    target = pred if where == "pred" else true
+    target[3, 2, 1] = bad
+    with pytest.raises(ValueError, match=rf"^{where} \(variable 'u'\) contains 1 NaN or infinite value\(s\), the first at sample=13;"):
+        relative_error(pred, true)
+    with pytest.raises(ValueError, match=rf"^{where} \(variable 'u'\) contains"):
+        relative_error(pred.to_dataset(), true.to_dataset(), reduce=False)
+
+
+def test_relative_error_refuses_non_finite_numpy():
+    true = np.ones((4, 8, 8))
+    true[2, 0, 0] = np.nan
+    with pytest.raises(ValueError, match=r"^true contains 1 NaN or infinite value\(s\), the first at sample index 2;"):
+        relative_error(np.ones((4, 8, 8)), true)
+
+
+def test_sobolev_norm_refuses_non_finite():
+    u = periodic_field(np.ones((3, 8, 8)), lead_dims=("sample",))
+    u[1, 4, 4] = np.inf
+    with pytest.raises(ValueError, match=r"^u contains 1 NaN or infinite value\(s\), the first at sample index 1;"):
+        sobolev_norm(u, s=1)

@@ -14,7 +14,7 @@ import xarray as xr
 
 import solvers
 from solvers._cli import generate_dataset, list_presets, load_preset
-from solvers._io import SPATIAL_DIMS
+from opkit.io._format import SPATIAL_DIMS
 from solvers._spec import ImplausibleParameterWarning, SolverSpec
 
 SOLVERS_DIR = Path(solvers.__file__).resolve().parent

@@ -2,7 +2,7 @@
 
 Reading goes through xarray's h5netcdf engine with dask chunks along
 ``sample``; xarray keeps the file open until the Dataset is closed. Writing
-uses the solvers' storage layout (``solvers._io``: engine h5netcdf, floating
+uses the storage layout of :mod:`opkit.io._format` (engine h5netcdf, floating
 fields float32, zlib level 4 with shuffle, HDF5 chunks of one sample) into a
 temporary file in the destination folder, fsync'ed and renamed.
 """
@@ -10,7 +10,6 @@ temporary file in the destination folder, fsync'ed and renamed.
 from __future__ import annotations
 
 import json
-import numbers
 import os
 import warnings
 
@@ -18,11 +17,11 @@ import numpy as np
 import xarray as xr
 
 from ._common import require_kind, samples_per_chunk, SPATIAL
+from ._format import ENGINE, clean_attrs, storage_encoding
 
 NAME = "opkit"
 DESCRIPTION = "opkit's own netCDF-4 (solver output, opkit.io.to_netcdf): dims sample, time, x, y, z"
 DETECTION = "HDF5/netCDF-4 with a netCDF dimension named 'sample'"
-ENGINE = "h5netcdf"
 
 
 def matches(p):
@@ -58,36 +57,17 @@ def read(path, p, chunks=None):
     return ds
 
 
-def _attr(value):
-    """A netCDF-storable attribute value (None: drop it)."""
-    if value is None:
-        return None
-    if isinstance(value, (bool, np.bool_)):
-        # netCDF has no boolean type; 0/1 reads back everywhere.
-        return np.int8(bool(value))
-    if isinstance(value, (str, numbers.Number, np.generic)):
-        return value
-    if isinstance(value, dict):
-        return json.dumps(value, sort_keys=True, default=str)
-    if isinstance(value, (list, tuple, np.ndarray)):
-        arr = np.asarray(value)
-        return arr if arr.dtype.kind in "iuf" else json.dumps([str(v) for v in np.ravel(arr)])
-    return str(value)
+def _readable_json(obj):
+    # Attributes of to_netcdf files keep json.dumps' spacing and stringify what JSON lacks.
+    return json.dumps(obj, sort_keys=True, default=str)
 
 
 def _clean_attrs(attrs):
-    out = {}
-    for key, value in attrs.items():
-        v = _attr(value)
-        if v is not None:
-            out[key] = v
-    return out
+    return clean_attrs(attrs, _readable_json)
 
 
 def write(ds, path, *, dtype="float32"):
     """See :func:`opkit.io.to_netcdf`."""
-    from solvers._io import storage_encoding
-
     from ..serialization import atomic_path
 
     if isinstance(ds, xr.DataArray):
