@@ -524,7 +524,7 @@ def _batch_values(source, batch_size: int) -> int:
     """Values in one training batch, from the first sample of ``source``."""
     if len(source) == 0:
         return 0
-    sample = source.take(np.array([0]))
+    sample = source.take(torch.tensor([0]))
     return batch_size * sum(int(v.numel()) for v in sample.values() if torch.is_tensor(v))
 
 
