@@ -8,10 +8,13 @@ and :mod:`opkit.persistence` both import it without importing each other.
 
 from __future__ import annotations
 
-__all__ = ["ESTIMATORS", "register", "get_estimator_class"]
+__all__ = ["ESTIMATORS", "PHYSICS", "register", "get_estimator_class"]
 
 #: Estimator classes by class name.
 ESTIMATORS: dict = {}
+#: Physics-object classes (weak residuals, PDE descriptions) by class name; a
+#: saved estimator stores such a parameter as its name and parameters.
+PHYSICS: dict = {}
 
 
 def register(cls):
