@@ -9,16 +9,17 @@ carried through. :class:`OpKit` fits a whole Dataset written by opkit's solvers.
 __version__ = "0.1.0"
 
 from ._validation import FieldSamples, FieldSpec, as_samples
-from . import io, metrics
+from . import io, metrics, physics
 from .base import OperatorEstimator
 from .estimator import OpkitEstimator
 from .registry import ESTIMATORS
 from .kit import OpKit
-from .models import LSMOperator, MgNOOperator, TFNORegressor
+from .models import DGNOSolver, LSMOperator, MgNOOperator, TFNORegressor
 from .persistence import load
 
 __all__ = [
     "__version__",
+    "DGNOSolver",
     "ESTIMATORS",
     "FieldSamples",
     "FieldSpec",
@@ -32,4 +33,5 @@ __all__ = [
     "io",
     "load",
     "metrics",
+    "physics",
 ]
