@@ -88,3 +88,24 @@ def test_bad_input_is_named(data, fitted):
         fitted.predict(test.a, coords=np.array([[0.5, 1.5]]))
     with pytest.raises(ValueError, match="too small for float32"):
         DGNOSolver(DarcyWeak(radius=1e-6), **TINY).fit(train.a)
+
+
+def test_solve_inverse_recovers_a_better_than_the_prior_mean(data, fitted):
+    train, test = data
+    rng = np.random.default_rng(0)
+    i, j = rng.integers(1, 28, 100), rng.integers(1, 28, 100)
+    sample = test.isel(sample=[0, 1])
+    obs = xr.DataArray(sample.u.values[:, i, j], dims=("sample", "obs"),
+                       coords={"x": ("obs", test.x.values[i]), "y": ("obs", test.y.values[j])})
+    out = fitted.solve_inverse(obs, snr_db=25, n_iter=60, n_samples=3)
+    assert out.a_mean.dims == ("sample", "x", "y") and out.beta.shape == (2, 3, 16)
+    assert float(out.a_std.mean()) > 0
+    error = relative_error(out.a_mean.assign_coords(sample=[0, 1]), sample.a.drop_vars("sample").assign_coords(sample=[0, 1]))
+    prior = relative_error(xr.full_like(sample.a, float(train.a.mean())), sample.a)
+    assert error < prior, (error, prior)
+    # The decoders were frozen: the forward predictions are unchanged.
+    np.testing.assert_array_equal(fitted.predict(test.a).values, DGNOSolver(pde(), **TINY).fit(train.a).predict(test.a).values)
+    with pytest.raises(ValueError, match="snr_db"):
+        fitted.solve_inverse(obs, snr_db=float("inf"))
+    with pytest.raises(ValueError, match="outside the domain"):
+        fitted.solve_inverse(obs.assign_coords(x=("obs", obs.x.values + 2)))

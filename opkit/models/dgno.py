@@ -11,7 +11,7 @@ from .._validation import FieldSpec, extract_fields
 from ..estimator import CORE_PARAMS, OpkitEstimator, params_doc, store_params
 from ..physics.wendland import WeakPDE
 from ..training import FieldSource, resolve_device
-from ._multionet import DGNONetwork
+from ._multionet import DGNONetwork, InverseNetwork
 
 __all__ = ["DGNOSolver"]
 
@@ -212,6 +212,86 @@ class DGNOSolver(OpkitEstimator):
         """The latent β of each sample, DataArray (sample, latent)."""
         beta, *_ = self._encode(X)
         return xr.DataArray(beta.cpu().numpy(), dims=("sample", "latent"), name="beta")
+
+    def _param_groups(self, module, stage):
+        if stage == "solve_inverse":  # the decoders stay frozen: only the latents move
+            return [{"params": [module.theta], "weight_decay": 0.0, "name": "theta"}]
+        return None
+
+    def solve_inverse(self, obs, snr_db=25.0, w_data=25.0, w_pde=1.0, n_iter=500, lr=1e-2, n_samples=5):
+        """Recover a from sparse (noisy) u: latents optimised against the misfit plus the weak residual.
+
+        Parameters
+        ----------
+        obs : xarray.DataArray
+            u on an ``obs`` dim with ``x`` and ``y`` coordinates along it, optionally with a ``sample`` dim first.
+        snr_db : float or None, default=25.0
+            Gaussian noise of this signal-to-noise ratio is added to ``obs``
+            (sigma = sqrt(mean(u^2) / 10^(snr/10))), a new draw per ensemble
+            member; None uses ``obs`` as given.
+        w_data, w_pde : float
+            Weights of the relative L2 misfit and the weak residual (with the decoded a).
+        n_iter : int
+            Adam iterations (epochs of the core's ``solve_inverse`` stage).
+        lr : float
+        n_samples : int
+            Ensemble members (noise draw and initial latent each); their spread is the uncertainty.
+
+        Returns
+        -------
+        xarray.Dataset
+            ``a_mean``, ``a_std``, ``u_mean``, ``u_std`` (sample, x, y) on the fitted grid, ``beta`` (sample, draw, latent).
+        """
+        check_is_fitted(self, "model_")
+        if snr_db is not None and not np.isfinite(float(snr_db)):
+            raise ValueError(f"snr_db must be a finite number of decibels (or None for no added noise), got {snr_db!r}")
+        if not isinstance(obs, xr.DataArray) or "obs" not in obs.dims:
+            raise ValueError("obs must be a DataArray with an 'obs' dim and x, y coordinates along it")
+        obs = obs if "sample" in obs.dims else obs.expand_dims("sample")
+        pts = self._points(np.stack([obs["x"].values, obs["y"].values], -1))
+        values = np.asarray(obs.transpose("sample", "obs").values, dtype=np.float64)
+        n, k = len(values), int(n_samples)
+        rng = np.random.default_rng(self._seed())
+        clean = np.repeat(values, k, axis=0)
+        if snr_db is not None:
+            sigma = np.sqrt((clean**2).mean(1, keepdims=True) / 10 ** (float(snr_db) / 10))
+            clean = clean + sigma * rng.standard_normal(clean.shape)
+        theta = torch.as_tensor(0.1 * rng.standard_normal((n * k, int(self.latent_dim))), dtype=torch.float32)
+        module = InverseNetwork(self.model_, theta.to(self.device_))
+        source = FieldSource(index=torch.arange(n * k), obs=torch.as_tensor(clean, dtype=torch.float32))
+        pde, obs_points = self.pde, torch.as_tensor(pts, dtype=torch.float32)
+        x, yc = self.coords_
+        grid = torch.as_tensor(np.stack(np.meshgrid(x, yc, indexing="ij"), -1).reshape(-1, 2), dtype=torch.float32)
+        seeds = np.random.default_rng(int(rng.integers(2**31)))
+
+        def step(net, batch):
+            device = batch["obs"].device
+            op = obs_points.to(device)
+            if pde is None or w_pde == 0:
+                out = net(batch["index"], op, op, u_grad=False)
+                return {"data": w_data * _relative(out["u"], batch["obs"])}
+            points, phi, grad_phi = pde.test_functions(pde.sample_centers(int(seeds.integers(2**31))), device=device)
+            flat = points.reshape(-1, 2)
+            out = net(batch["index"], torch.cat([flat, op]), flat, u_grad=True)
+            m, grad_m = pde.mollifier(torch.cat([flat, op]))
+            u = m * out["u"]
+            grad_u = (grad_m * out["u"][..., None] + m[:, None] * out["grad_u"])[:, : len(flat)]
+            shape = (len(u), *phi.shape)
+            r = pde.residual(grad_u.reshape(*shape, 2), out["a"].reshape(shape), phi, grad_phi)
+            return {"data": w_data * _relative(u[:, len(flat):], batch["obs"]), "pde": w_pde * pde.loss(r) / k}
+
+        self._run_stage("solve_inverse", module, source, step=step, generator=self._generator(), device=self.device_,
+                        max_epochs=int(n_iter), batch_size=n * k, learning_rate=float(lr), scheduler="constant",
+                        early_stopping=False, checkpoint_path=None)
+        beta = torch.tanh(module.theta.detach())
+        u, a = self._decode(beta, grid.numpy())
+        shape = (n, k, *self.grid_shape_)
+        u, a = u.reshape(shape), a.reshape(shape)
+        dims = ("sample", "x", "y")
+        coords = {"sample": obs["sample"].values if "sample" in obs.coords else np.arange(n), "x": x, "y": yc}
+        return xr.Dataset({"a_mean": (dims, a.mean(1)), "a_std": (dims, a.std(1)), "u_mean": (dims, u.mean(1)),
+                           "u_std": (dims, u.std(1)),
+                           "beta": (("sample", "draw", "latent"), beta.cpu().numpy().reshape(n, k, -1))}, coords=coords)
 
     def _extra_state(self):
         return {"grid_shape": self.grid_shape_, "coords": self.coords_, "input_spec": self.input_spec_.to_dict(),
