@@ -14,6 +14,7 @@ __version__ = "0.1.0"
 # ``import opkit`` stays cheap and neither torch's model stack nor dask loads
 # until an estimator, the I/O or the metrics are asked for.
 _EXPORTS = {
+    "DGNOSolver": ".models",
     "ESTIMATORS": ".registry",
     "FieldSamples": "._validation",
     "FieldSpec": "._validation",
@@ -26,7 +27,7 @@ _EXPORTS = {
     "as_samples": "._validation",
     "load": ".persistence",
 }
-_SUBMODULES = ("io", "metrics")
+_SUBMODULES = ("io", "metrics", "physics")
 
 __all__ = ["__version__", *sorted(_EXPORTS), *_SUBMODULES]
 

@@ -46,6 +46,28 @@ def _float_dtype(module) -> str:
     return "float64" if torch.float64 in dtypes else "float32"
 
 
+def _encode_param(value):
+    """A physics object (registered in :data:`opkit.registry.PHYSICS`) as its name and parameters."""
+    from .registry import PHYSICS
+
+    if type(value).__name__ in PHYSICS and isinstance(value, PHYSICS[type(value).__name__]):
+        return {"physics": type(value).__name__, "params": _jsonable(value.get_params(deep=False))}
+    return value
+
+
+def _decode_param(value):
+    """Inverse of :func:`_encode_param` (an unknown physics name is a clear error)."""
+    from .registry import PHYSICS
+
+    if isinstance(value, dict) and set(value) == {"physics", "params"}:
+        if value["physics"] not in PHYSICS:
+            load_builtin()
+        if value["physics"] not in PHYSICS:
+            raise ValueError(f"the file names an unknown physics object {value['physics']!r}; known: {sorted(PHYSICS)}")
+        return PHYSICS[value["physics"]](**value["params"])
+    return value
+
+
 def save_estimator(estimator, path):
     """Write a fitted estimator: weights and extra tensors as tensors, the rest as JSON.
 
@@ -62,7 +84,7 @@ def save_estimator(estimator, path):
     from sklearn.utils.validation import check_is_fitted
 
     check_is_fitted(estimator, "model_")
-    params = estimator.get_params(deep=False)
+    params = {k: _encode_param(v) for k, v in estimator.get_params(deep=False).items()}
     try:
         json.dumps(params)
     except TypeError as err:
@@ -138,7 +160,7 @@ def load(path, device="cpu", **overrides):
         load_builtin()
     if name not in ESTIMATORS:
         raise ValueError(f"{path} names an unknown estimator class {name!r}; known: {sorted(ESTIMATORS)}")
-    params = dict(meta["params"])
+    params = {k: _decode_param(v) for k, v in meta["params"].items()}
     for key in meta.get("tuple_params", []):
         params[key] = tuple(params[key])
     estimator = ESTIMATORS[name](**params)

@@ -8,10 +8,13 @@ and :mod:`opkit.persistence` both import it without importing each other.
 
 from __future__ import annotations
 
-__all__ = ["ESTIMATORS", "register", "get_estimator_class", "load_builtin"]
+__all__ = ["ESTIMATORS", "PHYSICS", "register", "get_estimator_class", "load_builtin"]
 
 #: Estimator classes by class name.
 ESTIMATORS: dict = {}
+#: Physics-object classes (weak residuals, PDE descriptions) by class name; a
+#: saved estimator stores such a parameter as its name and parameters.
+PHYSICS: dict = {}
 
 
 def register(cls):
@@ -44,6 +47,7 @@ def load_builtin() -> dict:
     import importlib
 
     importlib.import_module("opkit.models")
+    importlib.import_module("opkit.physics")  # the physics objects estimators take as parameters
     return ESTIMATORS
 
 

@@ -1,7 +1,8 @@
 """opkit's estimators, one model per file."""
 
+from .dgno import DGNOSolver
 from .lsm import LSMOperator
 from .mgno import MgNOOperator
 from .tfno import TFNORegressor
 
-__all__ = ["LSMOperator", "MgNOOperator", "TFNORegressor"]
+__all__ = ["DGNOSolver", "LSMOperator", "MgNOOperator", "TFNORegressor"]

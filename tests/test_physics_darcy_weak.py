@@ -1,0 +1,128 @@
+"""DarcyWeak: Wendland test functions against finite differences, weak residual of a manufactured pair."""
+
+import copy
+
+import numpy as np
+import pytest
+import torch
+from sklearn.base import clone
+
+from opkit.physics import DarcyWeak
+from opkit.physics.wendland import reference_rule, wendland, wendland_derivative
+from opkit.registry import PHYSICS
+
+PI = np.pi
+
+
+def u_exact(p):
+    return torch.sin(PI * p[:, 0]) * torch.sin(PI * p[:, 1])
+
+
+def a_exact(p):
+    return 1 + 0.5 * torch.sin(2 * PI * p[:, 0]) * torch.cos(2 * PI * p[:, 1])
+
+
+def f_exact(p):
+    """-div(a grad u) of the manufactured pair, by automatic differentiation."""
+    p = p.clone().requires_grad_(True)
+    (g,) = torch.autograd.grad(u_exact(p).sum(), p, create_graph=True)
+    flux = a_exact(p)[:, None] * g
+    div = sum(torch.autograd.grad(flux[:, i].sum(), p, create_graph=True)[0][:, i] for i in range(2))
+    return -div.detach()
+
+
+def test_reference_rule_keeps_the_points_strictly_inside_the_disk():
+    assert len(reference_rule(9)) == 45 and len(reference_rule(7)) == 25
+    with pytest.raises(ValueError, match="n_quadrature"):
+        reference_rule(2)
+
+
+def test_wendland_value_and_derivative_match_finite_differences():
+    r = np.linspace(0.05, 0.95, 19)
+    h = 1e-6
+    fd = (wendland(r + h) - wendland(r - h)) / (2 * h)
+    np.testing.assert_allclose(wendland_derivative(r) * r, fd, rtol=1e-6, atol=1e-9)
+    assert wendland(np.array([0.0]))[0] == pytest.approx(1.0)
+    assert wendland(np.array([1.0, 1.5])).tolist() == [0.0, 0.0]
+
+
+@pytest.mark.parametrize("radius", [1e-3, 0.05])
+def test_test_function_gradients_match_finite_differences(radius):
+    pde = DarcyWeak(radius=radius)
+    centers = pde.sample_centers(seed=1, n_centers=3)
+    points, phi, grad = pde.test_functions(centers, dtype=torch.float64)
+    h = 1e-4 * radius
+    for axis in range(2):
+        shift = np.zeros(2)
+        shift[axis] = h
+        r_plus = np.linalg.norm(points.numpy() + shift - centers[:, None], axis=-1) / radius
+        r_minus = np.linalg.norm(points.numpy() - shift - centers[:, None], axis=-1) / radius
+        fd = (wendland(r_plus) - wendland(r_minus)) / (2 * h)
+        np.testing.assert_allclose(grad[..., axis].numpy(), fd, rtol=1e-5, atol=1e-6 / radius)
+    r = np.linalg.norm(points.numpy() - centers[:, None], axis=-1) / radius
+    np.testing.assert_allclose(phi.numpy(), wendland(r), atol=1e-12)
+
+
+def test_centres_keep_their_supports_inside_the_square():
+    pde = DarcyWeak(radius=0.1, n_centers=200)
+    c = pde.sample_centers(seed=0)
+    assert c.shape == (200, 2) and c.min() >= 0.1 and c.max() <= 0.9
+    # Latin hypercube: one centre in each of the 200 strata along each axis.
+    for axis in range(2):
+        assert len(np.unique(np.floor((c[:, axis] - 0.1) / 0.8 * 200))) == 200
+
+
+@pytest.mark.parametrize("radius", [1e-4, 0.05])
+def test_exact_pair_has_a_quadrature_level_residual_and_a_perturbed_one_does_not(radius):
+    pde = DarcyWeak(radius=radius, n_quadrature=9)
+    centers = pde.sample_centers(seed=0)
+    scale = float(f_exact(torch.as_tensor(centers)).abs().mean())
+    exact = pde.weak_residual(u_exact, a_exact, centers, f_exact).abs().max().item()
+    perturbed = pde.weak_residual(lambda p: u_exact(p) * (1 + 0.01 * torch.sin(3 * PI * p[:, 0])),
+                                  a_exact, centers, f_exact).abs().max().item()
+    assert exact < 1e-3 * scale
+    assert perturbed > 10 * exact
+    # The residual of the exact pair is the quadrature error: it falls as the rule is refined.
+    finer = DarcyWeak(radius=radius, n_quadrature=17).weak_residual(u_exact, a_exact, centers, f_exact)
+    assert finer.abs().max().item() < exact / 20
+
+
+def test_constant_coefficient_grid_interpolation_reproduces_linear_fields():
+    pde = DarcyWeak()
+    x = y = np.linspace(0, 1, 29)
+    a = torch.as_tensor(1 + 2 * x[:, None] + 3 * y[None, :])[None]
+    points = torch.rand(50, 2, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    values = pde.interpolate(a, x, y, points)
+    torch.testing.assert_close(values[0], 1 + 2 * points[:, 0] + 3 * points[:, 1])
+    nearest = DarcyWeak(interpolation="nearest").interpolate(a, x, y, points)
+    assert torch.isin(nearest, a.flatten()).all()
+
+
+def test_mollifier_vanishes_on_the_boundary_and_its_gradient_is_right():
+    p = torch.tensor([[0.0, 0.3], [1.0, 0.7], [0.2, 0.0], [0.4, 1.0], [0.3, 0.6]], dtype=torch.float64)
+    m, g = DarcyWeak.mollifier(p)
+    assert torch.allclose(m[:4], torch.zeros(4, dtype=torch.float64), atol=1e-15)
+    q = p[4:].clone().requires_grad_(True)
+    (auto,) = torch.autograd.grad(DarcyWeak.mollifier(q)[0].sum(), q)
+    torch.testing.assert_close(g[4:], auto)
+
+
+def test_small_radius_is_refused_in_float32_only():
+    pde = DarcyWeak(radius=1e-6)
+    with pytest.raises(ValueError, match="too small for float32"):
+        pde.test_functions(pde.sample_centers(0), dtype=torch.float32)
+    pde.test_functions(pde.sample_centers(0), dtype=torch.float64)
+    with pytest.raises(ValueError, match="radius must be in"):
+        DarcyWeak(radius=0.6).test_functions(np.zeros((1, 2)))
+
+
+def test_points_outside_the_domain_are_named():
+    with pytest.raises(ValueError, match="x outside the domain"):
+        DarcyWeak().check_points(np.array([[1.5, 0.5]]), "obs")
+
+
+def test_physics_object_is_a_parameter_holder():
+    pde = DarcyWeak(f=5.0, radius=0.02)
+    assert PHYSICS["DarcyWeak"] is DarcyWeak
+    assert clone(pde).get_params() == pde.get_params() == copy.deepcopy(pde).get_params()
+    assert DarcyWeak(**pde.get_params()).get_params()["f"] == 5.0
