@@ -67,31 +67,12 @@ class LSMOperator(OperatorEstimator):
     resolution_invariant = False
 
     def __init__(
-        self,
-        width=32,
-        num_token=4,
-        num_basis=12,
-        heads=8,
-        patch_size="auto",
-        norm="batch",
+        self, width=32, num_token=4, num_basis=12, heads=8, patch_size="auto", norm="batch",
         positional_embedding=True,
-        *,
-        loss="l2",
-        max_epochs=20,
-        batch_size=16,
-        learning_rate=1e-3,
-        weight_decay=1e-4,
-        scheduler="onecycle",
-        validation_fraction=0.1,
-        early_stopping=False,
-        n_iter_no_change=10,
-        normalize=True,
-        symmetries="auto",
-        device="auto",
-        random_state=None,
-        verbose=0,
-        warm_start=False,
-        checkpoint_path=None,
+        # the shared hyperparameters (opkit.base.SHARED_PARAMS), with this model's defaults
+        *, loss="l2", max_epochs=20, batch_size=16, learning_rate=1e-3, weight_decay=1e-4, scheduler="onecycle",
+        validation_fraction=0.1, early_stopping=False, n_iter_no_change=10, normalize=True, symmetries="auto",
+        device="auto", random_state=None, verbose=0, warm_start=False, checkpoint_path=None,
     ):
         store_params(self, locals())
 

@@ -77,30 +77,11 @@ class MgNOOperator(OperatorEstimator):
     resolution_invariant = False
 
     def __init__(
-        self,
-        channels=24,
-        n_layers=4,
-        n_levels=6,
-        pre_smoothing=(2, 1, 1, 1, 1, 1),
-        post_smoothing=0,
-        padding="auto",
-        *,
-        loss="l2",
-        max_epochs=20,
-        batch_size=8,
-        learning_rate=2e-3,
-        weight_decay=1e-4,
-        scheduler="onecycle",
-        validation_fraction=0.1,
-        early_stopping=False,
-        n_iter_no_change=10,
-        normalize="pointwise",
-        symmetries="auto",
-        device="auto",
-        random_state=None,
-        verbose=0,
-        warm_start=False,
-        checkpoint_path=None,
+        self, channels=24, n_layers=4, n_levels=6, pre_smoothing=(2, 1, 1, 1, 1, 1), post_smoothing=0, padding="auto",
+        # the shared hyperparameters (opkit.base.SHARED_PARAMS), with this model's defaults
+        *, loss="l2", max_epochs=20, batch_size=8, learning_rate=2e-3, weight_decay=1e-4, scheduler="onecycle",
+        validation_fraction=0.1, early_stopping=False, n_iter_no_change=10, normalize="pointwise", symmetries="auto",
+        device="auto", random_state=None, verbose=0, warm_start=False, checkpoint_path=None,
     ):
         store_params(self, locals())
 

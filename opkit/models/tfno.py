@@ -62,34 +62,12 @@ class TFNORegressor(OperatorEstimator):
     resolution_invariant = True
 
     def __init__(
-        self,
-        n_modes=16,
-        hidden_channels=32,
-        n_layers=4,
-        factorization="tucker",
-        rank=0.1,
-        multigrid_levels=0,
-        multigrid_padding=0.0625,
-        positional_embedding=True,
-        domain_padding="auto",
-        time_window=None,
-        *,
-        loss="l2",
-        max_epochs=20,
-        batch_size=16,
-        learning_rate=1e-2,
-        weight_decay=1e-4,
-        scheduler="onecycle",
-        validation_fraction=0.1,
-        early_stopping=False,
-        n_iter_no_change=10,
-        normalize=True,
-        symmetries="auto",
-        device="auto",
-        random_state=None,
-        verbose=0,
-        warm_start=False,
-        checkpoint_path=None,
+        self, n_modes=16, hidden_channels=32, n_layers=4, factorization="tucker", rank=0.1, multigrid_levels=0,
+        multigrid_padding=0.0625, positional_embedding=True, domain_padding="auto", time_window=None,
+        # the shared hyperparameters (opkit.base.SHARED_PARAMS), with this model's defaults
+        *, loss="l2", max_epochs=20, batch_size=16, learning_rate=1e-2, weight_decay=1e-4, scheduler="onecycle",
+        validation_fraction=0.1, early_stopping=False, n_iter_no_change=10, normalize=True, symmetries="auto",
+        device="auto", random_state=None, verbose=0, warm_start=False, checkpoint_path=None,
     ):
         store_params(self, locals())
 
