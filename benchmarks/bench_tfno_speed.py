@@ -1,7 +1,7 @@
 """Time of TFNORegressor's default fit against neuraloperator's small-Darcy example loop, side by side.
 
 The reference loop follows the settings of neuraloperator's own example for
-its small Darcy data (``examples/models/plot_FNO_darcy.py``): a dense
+its small Darcy data (``neuraloperator/examples/models/plot_FNO_darcy.py``): a dense
 ``neuralop.models.FNO`` with 16 x 16 modes, 32 hidden channels, projection
 channel ratio 2 and no domain padding; AdamW with lr 8e-3 and weight decay
 1e-4; cosine annealing with ``T_max=30`` stepped once per epoch; batch 32;

@@ -43,7 +43,7 @@ from .training import FieldSource, SupervisedStep, resolve_device
 
 __all__ = ["OperatorEstimator", "ESTIMATORS", "SHARED_PARAMS", "shared_params_doc", "fitted_attributes_doc"]
 
-#: The hyperparameters every grid estimator has, with their defaults (conventions.md):
+#: The hyperparameters every grid estimator has, with their defaults (``../shared/design/conventions.md``):
 #: the core's plus ``loss``, ``normalize`` and ``symmetries``.
 SHARED_PARAMS = dict(loss="l2", **CORE_PARAMS)
 SHARED_PARAMS.update(normalize=True, symmetries="auto")

@@ -41,6 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from . import _io
+from ._runtime import add_runtime_options, check_runtime, limit_threads
 from ._seed import check_seed, sample_rngs
 from ._spec import BlowUpError
 
@@ -581,7 +582,9 @@ def build_parser(spec):
 
     Solver parameters default to ``argparse.SUPPRESS`` so that only values
     given on the command line override the preset; ``--help`` shows the
-    solver's own defaults and units.
+    solver's own defaults and units. The runtime options ``--backend``,
+    ``--threads`` and ``--dtype`` that the solver does not declare itself come
+    from :func:`solvers._runtime.add_runtime_options`.
 
     Parameters
     ----------
@@ -612,7 +615,7 @@ def build_parser(spec):
     run.add_argument("--out", default=None, metavar="FILE",
                      help="Output netCDF file; its folder must exist. [default: <preset or solver>.nc]")
     run.add_argument("--preset", default=None, metavar="NAME",
-                     help="Preset recipe datasets/NAME.toml (or a path to a .toml file). [default: none]")
+                     help="Preset recipe datasets/<NAME>.toml (or a path to a .toml file). [default: none]")
     run.add_argument("--workers", type=_int, default=None, metavar="N",
                      help="Start a dask LocalCluster with N worker processes. [default: compute in this process]")
     run.add_argument("--scheduler", default=None, metavar="ADDRESS",
@@ -639,6 +642,7 @@ def build_parser(spec):
         else:
             kwargs["metavar"] = "|".join(map(str, p.choices)) if p.choices else p.type.__name__.upper()
             group.add_argument(p.flag, **kwargs)
+    add_runtime_options(parser, spec)
     return parser
 
 
@@ -688,14 +692,16 @@ def run_cli(spec, argv=None):
     try:
         params = {k[len("param_"):]: v for k, v in vars(args).items() if k.startswith("param_")}
         params.update(_parse_set(args.set))
-        if args.dry_run:
-            _dry_run(spec, args.n_samples, args.seed, args.chunk_size, args.preset, params, out, args.workers,
-                     (args.n_validation, args.n_test))
-            return 0
-        result = _run(
-            spec, out, args.n_samples, args.seed, args.chunk_size, args.workers, args.scheduler,
-            not args.no_resume, not args.no_progress, args.preset, params, (args.n_validation, args.n_test),
-        )
+        runtime = check_runtime(spec, args)
+        with limit_threads(runtime.get("threads")):
+            if args.dry_run:
+                _dry_run(spec, args.n_samples, args.seed, args.chunk_size, args.preset, params, out, args.workers,
+                         (args.n_validation, args.n_test))
+                return 0
+            result = _run(
+                spec, out, args.n_samples, args.seed, args.chunk_size, args.workers, args.scheduler,
+                not args.no_resume, not args.no_progress, args.preset, params, (args.n_validation, args.n_test),
+            )
     except (ValueError, FileExistsError, FileNotFoundError, NotADirectoryError, IsADirectoryError, PermissionError) as exc:
         print(f"{prog}: error: {exc}", file=sys.stderr)
         return 2

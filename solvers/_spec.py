@@ -28,6 +28,13 @@ Common parameters handled by the machinery and never declared by a solver:
 per spatial dimension) is common too, but a solver may declare its own
 ``Parameter("resolution", ...)`` to give it a default and a help text; if it
 does not, the machinery adds one with default ``None``.
+
+``backend``, ``threads`` and ``dtype`` are runtime options of every command
+line (:mod:`solvers._runtime`): a solver that offers a real choice declares
+them as parameters (``solvers/navier_stokes.py``), which makes them part of the
+configuration; for the others :attr:`SolverSpec.backends` and
+:attr:`SolverSpec.dtypes` say what the solver computes with, and the command
+line accepts those values only.
 """
 
 from __future__ import annotations
@@ -241,6 +248,15 @@ class SolverSpec:
         ``derive(params) -> dict``: values for parameters left unset whose
         choice depends on others (the solve grid from ``resolution``); applied
         by :meth:`resolve` before ``validate``, so files record them.
+    backends : tuple of str, optional
+        The compute backends of a solver that declares no ``backend``
+        parameter (default ``("numpy",)``, numpy and scipy); ``--backend``
+        accepts these and ``auto``. A solver with several must declare a
+        ``backend`` parameter, so that the choice reaches ``generate``.
+    dtypes : tuple of str, optional
+        Working precisions of a solver that declares no ``dtype`` parameter
+        (default ``("float64",)``); ``--dtype`` accepts only these, and a
+        solver with several must declare a ``dtype`` parameter.
     """
 
     name: str
@@ -251,6 +267,8 @@ class SolverSpec:
     global_attrs: Callable | None = None
     validate: Callable | None = None
     derive: Callable | None = None
+    backends: tuple = ("numpy",)
+    dtypes: tuple = ("float64",)
 
     def __post_init__(self):
         names = [p.name for p in self.parameters]
@@ -260,6 +278,14 @@ class SolverSpec:
         bad = COMMON_NAMES.intersection(names)
         if bad:
             raise ValueError(f"solver {self.name!r}: parameters {sorted(bad)} are reserved for the machinery")
+        for option, values in (("backend", self.backends), ("dtype", self.dtypes)):
+            if not values or not all(isinstance(v, str) for v in values):
+                raise ValueError(f"solver {self.name!r}: {option}s must be a non-empty tuple of names, got {values!r}")
+            if len(values) > 1 and option not in names:
+                raise ValueError(
+                    f"solver {self.name!r} lists several {option}s {tuple(values)} but declares no {option!r} "
+                    "parameter to pass the choice to generate"
+                )
 
     def all_parameters(self):
         """The solver's parameters plus ``resolution`` if it does not declare it.

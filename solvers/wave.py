@@ -48,7 +48,7 @@ Engquist--Majda condition :math:`u_t = -c\,\partial_n u` (upwinded), and
 ``sponge_strength`` > 0 adds the damping :math:`s(x)u_t` rising quadratically
 across the buffer (centred in time, so the scheme stays explicit). Waves
 leave with a few percent reflected (measured against a run on a three times
-larger square, ``docs/benchmarks``); long waves (wide pulses) reflect most.
+larger square, ``docs/benchmarks.rst``); long waves (wide pulses) reflect most.
 The periodic scheme conserves the discrete energy :func:`discrete_energy`
 to round-off.
 

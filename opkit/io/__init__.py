@@ -18,7 +18,7 @@ random access in that format) are read whole; zip-format ``.pt`` files are
 memory-mapped.
 
 Conventions: ``../shared/design/conventions.md``; layouts of the sources:
-``solvers.md`` §5.
+``../shared/design/solvers.md`` §5.
 """
 
 # The readers (and xarray, h5py, dask behind them) load on first use of a
