@@ -257,6 +257,18 @@ def test_samples_do_not_depend_on_batch_mates():
     assert np.array_equal(full.w.values, two.w.values)
 
 
+@pytest.mark.parametrize("stepper", ["etdrk4", "fno-cn-euler"])
+def test_max_speed_is_the_largest_velocity_magnitude(stepper):
+    op = ns.NavierStokes2D(32, stepper=stepper, dt=None if stepper == "etdrk4" else 1e-3)
+    s = _grf_state(op, 3)
+    vel = op.velocity(s)
+    assert np.array_equal(op.max_speed(s), np.sqrt(vel[:, 0] ** 2 + vel[:, 1] ** 2).reshape(3, -1).max(-1))
+    # Taylor-Green vortex of amplitude A: u = (-A cos kx sin ky, A sin kx cos ky),
+    # |u| = A at grid points such as (0, pi / 2k)
+    tg = op.to_state(ns.taylor_green_vorticity(32, wavenumber=2, amplitude=0.7)[None])
+    assert op.max_speed(tg)[0] == pytest.approx(0.7, rel=1e-12)
+
+
 @pytest.mark.parametrize("backend", [b for b in _fft.available_backends()])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 def test_mixed_step_counts_in_one_block_match_solo_runs(backend, dtype):
