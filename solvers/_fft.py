@@ -270,6 +270,29 @@ def _zeros(shape, dtype, backend):
     return a
 
 
+@functools.lru_cache(maxsize=None)
+def _pocketfft():
+    """scipy's compiled pocketfft module, or ``None`` where it is not usable.
+
+    ``scipy.fft`` spends a few microseconds per call on dispatch, argument
+    checks and a fresh output array; the planned transforms call the same
+    compiled kernels directly with ``out=`` (identical bits), which matters for
+    the many small transforms of a time stepper. It is a private module, so
+    any mismatch of its interface falls back to the public functions.
+    """
+    try:
+        from scipy.fft._pocketfft import pypocketfft as pp
+
+        x = np.zeros((2, 4, 3), np.complex64)
+        y = np.empty((2, 4, 4), np.float32)
+        pp.c2c(x, axes=(1,), forward=False, inorm=0, out=x.copy(), nthreads=1)
+        pp.c2r(x, axes=(2,), lastsize=4, forward=False, inorm=0, out=y, nthreads=1)
+        pp.r2c(y, axes=(2,), forward=True, inorm=0, out=x, nthreads=1)
+        return pp
+    except Exception:  # pragma: no cover - other scipy versions
+        return None
+
+
 class _Planned:
     """Shared set-up of the planned transforms."""
 
@@ -365,6 +388,7 @@ class InverseRFFT2(_Planned):
                 self._b = self._fftw(self._mid, self.output, (-2, -1), "FFTW_BACKWARD")
         elif self.truncated:
             self._mid = np.zeros((self.batch, self.n, self.nhalf), self.complex_dtype)
+        self._pp = _pocketfft() if (be == "scipy" and self.truncated) else None
 
     def execute(self):
         """Transform ``input`` into ``output`` and return ``output``."""
@@ -387,6 +411,11 @@ class InverseRFFT2(_Planned):
                 torch.fft.irfft(mid, n=n, dim=-1, norm="forward", out=out)
             else:
                 torch.fft.irfft2(src, s=(n, n), norm="forward", out=out)
+            return self.output
+        if self._pp is not None:
+            pp, th = self._pp, self.threads
+            pp.c2c(self.input, axes=(1,), forward=False, inorm=0, out=self._mid[:, :, : self.ncols], nthreads=th)
+            pp.c2r(self._mid, axes=(2,), lastsize=n, forward=False, inorm=0, out=self.output, nthreads=th)
             return self.output
         if self.truncated:
             if be == "scipy":
@@ -448,6 +477,9 @@ class ForwardRFFT2(_Planned):
             else:
                 self._a = self._fftw(self.input, self.output, (-2, -1), "FFTW_FORWARD")
                 self._b = None
+        self._pp = _pocketfft() if (be == "scipy" and self.truncated) else None
+        if self._pp is not None:
+            self._half = np.empty((self.batch, self.n, self.nhalf), self.complex_dtype)
 
     def execute(self):
         """Transform ``input`` into ``output`` and return ``output``."""
@@ -467,6 +499,11 @@ class ForwardRFFT2(_Planned):
                 torch.fft.fft(half[:, :, :nc], dim=-2, out=out)
             else:
                 torch.fft.rfft2(src, out=out)
+            return self.output
+        if self._pp is not None:
+            pp, th = self._pp, self.threads
+            pp.r2c(self.input, axes=(2,), forward=True, inorm=0, out=self._half, nthreads=th)
+            pp.c2c(self._half[:, :, :nc], axes=(1,), forward=True, inorm=0, out=self.output, nthreads=th)
             return self.output
         if be == "scipy":
             if self.truncated:

@@ -114,32 +114,56 @@ class _Workspace:
     def advection(self, s, out=None):
         """Unnormalised FFT of ``u . grad(omega)`` for the state ``s`` (b, nrows, ncols).
 
-        Returns ``out`` if given, else a buffer in the state layout that the
-        next call overwrites.
+        ``b`` may be smaller than the workspace's batch (the samples of a
+        block that still have steps to take). Returns ``out`` if given, else a
+        buffer in the state layout that the next call overwrites.
         """
-        X4, m4, k = self.X4, self.mult4, self.split
+        b = s.shape[0]
+        X4, m4, k = self.X4[:, :b], self.mult4, self.split
         # Spectra of (u, v, w_x, w_y) written straight into the inverse FFT's
         # input; its rows between the two blocks stay zero (never written, and
         # preserved by the transform).
         np.multiply(s[None, :, :k], m4[:, :, :k], out=X4[:, :, :k])
         if self.compact:
             np.multiply(s[None, :, k:], m4[:, :, k:], out=X4[:, :, self.tail :])
-        self.inv.execute()
-        Y = self.Y4
-        # u*w_x + v*w_y, in place in Y[0], the forward transform's input.
-        np.multiply(Y[0], Y[2], out=Y[0])
-        np.multiply(Y[1], Y[3], out=Y[1])
-        np.add(Y[0], Y[1], out=Y[0])
-        F = self.fwd.execute()
+        # Inverse transforms, u*w_x + v*w_y in place in Y[0] (the forward
+        # transform's input), forward transform.
+        F = self._inverse_then(b, self.Y4[:, :b])
         if not self.compact:
             if out is None:
                 return F
             np.copyto(out, F)
             return out
-        out = self.F if out is None else out
+        out = self.F[:b] if out is None else out
         np.copyto(out[:, :k], F[:, :k])
         np.copyto(out[:, k:], F[:, self.tail :])
         return out
+
+    def _inverse_then(self, b, Y):
+        """Transforms of the first ``b`` samples of the buffers (rows past
+        ``b`` are left alone); plans of a fixed size (pyFFTW, torch, numpy)
+        transform the whole buffer, whose rows past ``b`` hold stale values
+        nobody reads."""
+        if b == self.batch or self.inv._pp is None or self.fwd._pp is None:
+            self.inv.execute()
+            self._product(Y)
+            F = self.fwd.execute()
+            return F if b == self.batch else F[:b]
+        pp, n, nc = self.inv._pp, self.inv.n, self.inv.ncols
+        mid = self.inv._mid.reshape(4, self.batch, n, -1)
+        pp.c2c(self.X4[:, :b], axes=(2,), forward=False, inorm=0, out=mid[:, :b, :, :nc], nthreads=1)
+        pp.c2r(mid[:, :b], axes=(3,), lastsize=n, forward=False, inorm=0, out=Y, nthreads=1)
+        self._product(Y)
+        half = self.fwd._half[:b]
+        pp.r2c(Y[0], axes=(2,), forward=True, inorm=0, out=half, nthreads=1)
+        pp.c2c(half[:, :, :nc], axes=(1,), forward=True, inorm=0, out=self.fwd.output[:b], nthreads=1)
+        return self.fwd.output[:b]
+
+    @staticmethod
+    def _product(Y):
+        np.multiply(Y[0], Y[2], out=Y[0])
+        np.multiply(Y[1], Y[3], out=Y[1])
+        np.add(Y[0], Y[1], out=Y[0])
 
 
 class NavierStokes2D:
@@ -177,7 +201,7 @@ class NavierStokes2D:
     dtype : {"float64", "float32"}
         Working precision.
     block_size : int or None
-        Samples per sub-batch (``None``: chosen from ``n`` to keep the working
+        Samples per sub-batch (``None``: chosen from ``n`` and ``dtype`` to keep the working
         set cache-sized).
     planner : {"estimate", "measure", "patient"}
         FFTW planner effort (``estimate`` gives reproducible bits).
@@ -256,9 +280,14 @@ class NavierStokes2D:
         self.complex_dtype = np.dtype(np.complex64 if self.real_dtype == np.float32 else np.complex128)
         self.planner = planner
         if block_size is None:
-            # ~2 MiB of float64 per real field block: the four inverse outputs
-            # and the product stay in cache between passes.
-            block_size = max(1, min(64, (1 << 17) // (n * n)))
+            # 512 KiB for the four inverse outputs (half the 1 MiB L2 of the
+            # machine it was measured on), so they stay in cache between the
+            # passes: per sample and step, float32 at 64^2 costs 190 us in
+            # blocks of 8 against 215 in blocks of 32, float64 290 us in
+            # blocks of 4 against 474 in blocks of 32, float32 at 256^2
+            # 3.1 ms alone against 3.5 ms in pairs (process time, loaded
+            # 2-core EPYC).
+            block_size = max(1, min(64, (1 << 17) // (n * n * self.real_dtype.itemsize)))
         self.block_size = int(block_size)
 
         self.fno_layout = stepper == "fno-cn-euler"
@@ -378,8 +407,24 @@ class NavierStokes2D:
         return np.stack([u, v], axis=1)
 
     def max_speed(self, state):
-        """Largest speed ``max |u|`` on the solver grid, per sample ``(B,)``."""
-        vel = self.velocity(state)
+        """Largest speed ``max |u|`` on the solver grid, per sample ``(B,)``.
+
+        The same values as from :meth:`velocity` (the same products and
+        transforms), with both components in one transform call and no
+        intermediate resampled copies.
+        """
+        s = np.asarray(state, dtype=np.complex128)
+        n = self.n
+        psi = s * self._inv_lam
+        spec = np.zeros((len(s), 2, n, n // 2 + 1), np.complex128)
+        spec[:, 0, self._rows, : self.ncols] = 1j * self._ky * psi
+        spec[:, 1, self._rows, : self.ncols] = -1j * self._kx * psi
+        if self.ncols == n // 2 + 1:
+            # what spectral_resample drops on the solver grid: the Nyquist modes
+            spec[:, :, n // 2, :] = 0
+            spec[:, :, :, n // 2] = 0
+        spec *= n * n
+        vel = _fft.irfft2(spec, (n, n), backend=self.backend, threads=self.threads)
         return np.sqrt(vel[:, 0] ** 2 + vel[:, 1] ** 2).reshape(len(vel), -1).max(-1)
 
     def _weights(self):
@@ -480,6 +525,45 @@ class NavierStokes2D:
                 step(ws, s, c, t0 + i * dt, dt)
         return s
 
+    #: Coefficients of ``etdrk4`` that a block of samples with different
+    #: steps stacks per sample (constant or no forcing).
+    _STACKED = ("E", "E2", "Qn", "Qn2", "F1", "F2", "F3", "Qf", "Ff")
+
+    def _mixed_ok(self):
+        """Whether samples with different step counts may share a block."""
+        return self.stepper == "etdrk4" and self._forcing_fn is None
+
+    def _steps_mixed(self, s, levels, interval, t0):
+        """Advance a block ``s`` whose sample ``i`` takes ``levels[i]`` steps
+        of ``interval / levels[i]`` (``levels`` non-increasing).
+
+        Every sample is stepped with its own coefficients (stacked along the
+        batch axis); after step ``j`` only the leading samples with
+        ``levels > j`` go on, so the active ones are always a prefix of the
+        block. A sample sees exactly the arithmetic of a block of its own
+        level: the same coefficient values, element-wise operations and
+        per-sample transforms.
+        """
+        levels = np.asarray(levels)
+        if levels[0] == levels[-1]:
+            return self._steps_block(s, int(levels[0]), interval / int(levels[0]), t0)
+        ws = self._workspace(s.shape[0])
+        sets = {int(m): self._coefficients(interval / int(m)) for m in np.unique(levels)}
+        keys = [k for k in self._STACKED if k in sets[int(levels[0])]]
+        full = {k: np.stack([sets[int(m)][k] for m in levels]) for k in keys}
+        counts = [(int(m), int(np.count_nonzero(levels >= m))) for m in np.unique(levels)]
+        with np.errstate(over="ignore", invalid="ignore"):
+            start = 0
+            for stop, b in counts:
+                # Steps start..stop-1 are taken by the b leading samples
+                # (t only feeds time-dependent forcing, absent here).
+                c = {k: v[:b] for k, v in full.items()}
+                v = s[:b]
+                for _ in range(start, stop):
+                    self._etdrk4(ws, v, c, t0, None)
+                start = stop
+        return s
+
     def _etdrk4(self, ws, v, c, t, dt):
         # One Cox-Matthews step (formulas in solvers._etd), arranged for the
         # fewest passes over the arrays: N(v), N(a) and N(b) are kept in their
@@ -568,15 +652,17 @@ class NavierStokes2D:
         enough to give every worker thread a block."""
         return max(1, min(self.block_size, -(-count // self.threads)))
 
-    def _run_blocks(self, jobs):
-        """Run ``(block, nsteps, dt, t0)`` jobs, in parallel over threads."""
+    def _run_blocks(self, jobs, runner=None):
+        """Run ``runner(*job)`` for every job (default :meth:`_steps_block`,
+        jobs ``(block, nsteps, dt, t0)``), in parallel over threads."""
+        runner = self._steps_block if runner is None else runner
         if self.threads == 1 or len(jobs) == 1:
             for job in jobs:
-                self._steps_block(*job)
+                runner(*job)
             return
         if self._pool is None:
             self._pool = ThreadPoolExecutor(self.threads, thread_name_prefix="opkit-ns")
-        for fut in [self._pool.submit(self._steps_block, *job) for job in jobs]:
+        for fut in [self._pool.submit(runner, *job) for job in jobs]:
             fut.result()
 
     def close(self):
@@ -721,18 +807,31 @@ class NavierStokes2D:
         for _attempt in range(6):
             jobs = []
             work = np.array(s_in[todo], copy=True)
-            # Samples with the same substep count share coefficients and move
-            # as sub-batches; each sample's arithmetic is the same whatever
-            # its group, so no result depends on its batch-mates.
-            order = np.argsort(nsub[todo], kind="stable")
-            todo, work = todo[order], work[order]
-            for level in np.unique(nsub[todo]):
-                pos = np.flatnonzero(nsub[todo] == level)
-                bs = self._block(len(pos))
-                for i in range(pos[0], pos[-1] + 1, bs):
-                    j = min(i + bs, pos[-1] + 1)
-                    jobs.append((work[i:j], int(level), interval / level, float(t0)))
-            self._run_blocks(jobs)
+            # Each sample's arithmetic is the same whatever its block (its
+            # own step, coefficients and transforms), so no result depends on
+            # its batch-mates.
+            if self._mixed_ok():
+                # Cache-sized blocks of the samples sorted by decreasing step
+                # count, whatever their levels: each sample runs with its own
+                # coefficients, and one that has reached its count drops out
+                # (see _steps_mixed).
+                order = np.argsort(-nsub[todo], kind="stable")
+                todo, work = todo[order], work[order]
+                bs = self._block(len(todo))
+                for i in range(0, len(todo), bs):
+                    jobs.append((work[i : i + bs], nsub[todo[i : i + bs]], interval, float(t0)))
+                runner = self._steps_mixed
+            else:
+                order = np.argsort(nsub[todo], kind="stable")
+                todo, work = todo[order], work[order]
+                for level in np.unique(nsub[todo]):
+                    pos = np.flatnonzero(nsub[todo] == level)
+                    bs = self._block(len(pos))
+                    for i in range(pos[0], pos[-1] + 1, bs):
+                        j = min(i + bs, pos[-1] + 1)
+                        jobs.append((work[i:j], int(level), interval / level, float(t0)))
+                runner = self._steps_block
+            self._run_blocks(jobs, runner)
             out[todo] = work
             finite = np.isfinite(work.view(self.real_dtype)).reshape(len(work), -1).all(-1)
             if finite.any():

@@ -46,8 +46,11 @@ Time step: for each recording interval :math:`\Delta` every sample picks
 :math:`dt_{cfl} = \mathrm{cfl}\cdot h/\max|u|` (rounded up to a ladder of 8
 values per octave so that samples share coefficient sets), so snapshots land
 exactly on the recording times and no sample depends on its batch-mates.
-Samples with the same ``n`` advance together, in cache-sized blocks spread
-over ``threads`` worker threads (each with single-threaded FFT plans, so the
+Samples advance together in cache-sized blocks sorted by ``n`` (``etdrk4``
+without time-dependent forcing: one block may mix several ``n``, each sample
+with its own coefficients, a sample leaving the block once it has taken its
+steps; otherwise the samples of one ``n`` share a block), spread over
+``threads`` worker threads (each with single-threaded FFT plans, so the
 thread count never changes a result). After each interval the CFL number is
 checked with the final speed and the interval is redone with more substeps if
 it exceeded the scheme's limit. A fixed ``dt`` is accepted when it divides the
