@@ -11,7 +11,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import tempfile
+import time
 from pathlib import Path
 
 import torch
@@ -25,8 +27,9 @@ FORMAT_VERSION = 1
 class atomic_path:
     """Context manager yielding a temporary path that replaces ``path`` on success.
 
-    The temporary file lives in the destination folder, so the final
-    ``os.replace`` is atomic; on error it is removed and ``path`` is untouched.
+    The temporary file lives in a private folder inside the destination folder,
+    so the final ``os.replace`` is atomic; on error the private folder is
+    removed and ``path`` is untouched.
 
     Parameters
     ----------
@@ -34,6 +37,14 @@ class atomic_path:
         Final destination.
     suffix : str, default=".tmp"
         Suffix of the temporary file.
+
+    Notes
+    -----
+    The private folder is what makes clean-up certain. A writer that fails
+    inside a dask computation may leave tasks running in the scheduler's
+    threads, and xarray's file manager re-opens (re-creates) a closed file by
+    name when such a task writes its block. A file removed on its own could
+    thus reappear; a file whose folder is gone cannot.
     """
 
     def __init__(self, path, suffix: str = ".tmp"):
@@ -44,21 +55,26 @@ class atomic_path:
         folder = self.path.parent if str(self.path.parent) else Path(".")
         if not folder.is_dir():
             raise FileNotFoundError(f"cannot write {self.path}: folder {folder} does not exist")
-        fd, name = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=self.suffix, dir=folder)
-        os.close(fd)
-        self.tmp = Path(name)
+        self.folder = Path(tempfile.mkdtemp(prefix=f".{self.path.name}.", suffix=".tmpdir", dir=folder))
+        self.tmp = self.folder / (self.path.name + self.suffix)
         return self.tmp
 
     def __exit__(self, exc_type, exc, tb):
         if exc_type is None:
-            # mkstemp creates the file 0600 (and writers that truncate it keep that);
-            # the final file gets what open() would give: 0666 less the user's umask.
+            # The final file gets what open() would give: 0666 less the user's umask.
             mask = os.umask(0)
             os.umask(mask)
             os.chmod(self.tmp, 0o666 & ~mask)
             os.replace(self.tmp, self.path)
+            os.rmdir(self.folder)
         else:
-            self.tmp.unlink(missing_ok=True)
+            # A straggling writer may re-create the file between rmtree's unlink
+            # and its rmdir; a few passes see the folder gone.
+            for _ in range(50):
+                shutil.rmtree(self.folder, ignore_errors=True)
+                if not self.folder.exists():
+                    break
+                time.sleep(0.01)
         return False
 
 
