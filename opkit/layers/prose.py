@@ -117,7 +117,7 @@ class PROSENetwork(nn.Module):
         n = ids.shape[1]
         if n > self.max_symbols:
             raise ValueError(f"a token sequence of {n} tokens is longer than the network's max_symbols={self.max_symbols}")
-        return self.token_embed(ids) * math.sqrt(self.token_embed.embedding_dim) + self.positions[:n].to(ids.device)
+        return self.token_embed(ids) + self.positions[:n].to(ids.device)
 
     def encode(self, data, stats, skeleton=None):
         """Fused tokens and their padding mask.

@@ -177,7 +177,8 @@ class PROSE(OpkitEstimator):
         Per-component probability of adding / deleting a term of the training skeletons.
     dropout : float, default=0.0
     max_length : int, default=128
-        Longest decoded equation, in tokens.
+        Longest decoded equation, in tokens (decoding also stops at 1.5 times
+        the longest training equation).
     {params_doc(CORE_PARAMS)}
     Attributes
     ----------
@@ -296,7 +297,9 @@ class PROSE(OpkitEstimator):
             skel_len = fields["skeleton"].shape[1]
         longest = max(max(len(s) for s in eq_ids), skel_len)
         if not warm:
-            self.max_symbols_ = int(max(longest, int(self.max_length)) + 2)
+            # Decoding stops at EOS or at 1.5 x the longest training equation (and max_length).
+            self.max_tokens_ = int(min(int(self.max_length), 1.5 * max(len(s) for s in eq_ids) + 4))
+            self.max_symbols_ = int(max(longest, self.max_tokens_) + 2)
         elif longest > self.max_symbols_:
             raise ValueError(f"the equations hold {longest} tokens, more than the fitted max_symbols_={self.max_symbols_}")
         fields["equation"] = _pad(eq_ids)
@@ -388,7 +391,7 @@ class PROSE(OpkitEstimator):
     @torch.no_grad()
     def _decode_ids(self, fused, mask, beam_size):
         vocab, model = self.vocab_, self.model_
-        n, limit = fused.shape[0], min(int(self.max_length), model.max_symbols - 1)
+        n, limit = fused.shape[0], min(self.max_tokens_, model.max_symbols - 1)
         if beam_size <= 1:
             ids = torch.full((n, 1), vocab.bos, dtype=torch.long, device=fused.device)
             done = torch.zeros(n, dtype=torch.bool, device=fused.device)
@@ -418,12 +421,12 @@ class PROSE(OpkitEstimator):
                           for i in range(len(beams)) for v, t in zip(top.values[i], top.indices[i])]
             candidates.sort(key=lambda c: -c[1])
             beams = []
-            for seq, score in candidates:
+            for seq, score in candidates[:k]:  # the k best continuations, finished or not
                 if seq[-1] == vocab.eos:
                     finished.append((seq, score / (len(seq) - 1)))
-                elif len(beams) < k:
+                else:
                     beams.append((seq, score))
-            if not beams or len(finished) >= k:
+            if not beams:
                 break
         pool = finished or [(seq, score / (len(seq) - 1)) for seq, score in beams]
         return vocab.decode(max(pool, key=lambda c: c[1])[0])
@@ -535,10 +538,12 @@ class PROSE(OpkitEstimator):
     # -- persistence ------------------------------------------------------------------------------
     def _extra_state(self):
         return {"prose_vocab": self.vocab_.to_dict(), "prose_time_scale": self.time_scale_,
-                "prose_max_symbols": self.max_symbols_, "prose_n_components": self.n_components_}, {}
+                "prose_max_symbols": self.max_symbols_, "prose_max_tokens": self.max_tokens_,
+                "prose_n_components": self.n_components_}, {}
 
     def _set_extra_state(self, meta, tensors):
         self.vocab_ = S.SymbolVocabulary.from_dict(meta["prose_vocab"])
         self.time_scale_ = float(meta["prose_time_scale"])
         self.max_symbols_ = int(meta["prose_max_symbols"])
+        self.max_tokens_ = int(meta["prose_max_tokens"])
         self.n_components_ = int(meta["prose_n_components"])
