@@ -74,8 +74,11 @@ def main(argv=None):
         Xeval = with_skeletons(Xte, yte, args.seed + 1) if multimodal else Xte
         s = model.score_symbolic(Xeval, yte)
         steps = epochs * math.ceil(args.n_train / args.batch_size)
+        h = model.history_
         print(f"{name:<11} {steps:>6} {s['valid_fraction']:>6.2f} {s['expr_rel_err']:>9.3g} "
-              f"{s['expr_rel_err_median']:>9.3g} {s['data_rel_err']:>9.3f} {wall:>7.0f}", flush=True)
+              f"{s['expr_rel_err_median']:>9.3g} {s['data_rel_err']:>9.3f} {wall:>7.0f}   (train data term "
+              f"{h['train/data'][0]:.3g} -> {h['train/data'][-1]:.3g}, tokens {h['train/tokens'][0]:.3g} -> "
+              f"{h['train/tokens'][-1]:.3g})", flush=True)
     return 0
 
 
