@@ -46,7 +46,7 @@ print({k: round(v, 3) if isinstance(v, float) else v for k, v in scores.items()}
 k = 181
 Xk = X.sel(sample=[k])
 times = np.linspace(float(X.time[-1]), float(y.time[-1]), 100)
-pred = model.predict(Xk, times)
+pred = model.predict(Xk, times)["state"]
 print("true:   ", y["equation"].sel(sample=k).item())
 print("decoded:", model.predict_symbolic(Xk)[0])
 

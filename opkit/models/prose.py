@@ -39,16 +39,31 @@ def prose_windows(data, n_input_times=None):
         ``state`` on the later times, ``equation`` (and ``equation_prefix``).
     """
     if n_input_times is None:
-        text = str(data.attrs.get("time_windows", ""))
-        if "time[:" in text:
-            n_input_times = int(text.split("time[:")[1].split("]")[0])
-        else:
-            n_input_times = data.sizes["time"] // 3
+        n_input_times = _window_length(data.attrs) or data.sizes["time"] // 3
     n = int(n_input_times)
     X = data[["state"]].isel(time=slice(0, n))
     keep = ["state"] + [v for v in ("equation", "equation_prefix") if v in data]
     y = data[keep].isel(time=slice(n, None))
     return X, y
+
+
+def _window_length(attrs):
+    text = str(attrs.get("time_windows", ""))
+    if "time[:" in text:
+        try:
+            return int(text.split("time[:")[1].split("]")[0])
+        except ValueError:
+            return None
+    return None
+
+
+def _observed(X):
+    """X cut to the observed window its ``time_windows`` attribute names (a whole :mod:`solvers.odes` file)."""
+    if isinstance(X, (xr.Dataset, xr.DataArray)) and "time" in X.dims:
+        n = _window_length(X.attrs)
+        if n is not None and X.sizes["time"] > n:
+            return X.isel(time=slice(0, n))
+    return X
 
 
 def _times(obj, what):
@@ -259,6 +274,7 @@ class PROSE(OpkitEstimator):
         self._check_params()
         d_max = int(self.d_max)
         y = align_samples(X, y)
+        X = _observed(X)
         if not isinstance(y, xr.Dataset):
             raise TypeError(f"y must be an xarray Dataset with 'state' and 'equation', got {type(y).__name__}")
         warm = self.warm_start and hasattr(self, "model_")
@@ -319,6 +335,7 @@ class PROSE(OpkitEstimator):
     # -- predict -------------------------------------------------------------------------------
     def _encoded(self, X):
         check_is_fitted(self, "model_")
+        X = _observed(X)
         d_max = int(self.d_max)
         data, stats, mask, times, da = self._tokens(X, d_max)
         if self.use_skeleton:
@@ -345,12 +362,15 @@ class PROSE(OpkitEstimator):
             optionally ``skeleton`` (sample,): prefix tokens with
             ``<PLACEHOLDER>`` constants.
         query_times : array-like of float, xarray object with a ``time`` coordinate
-            Times to predict at, none before X's first time. Default: X's own times.
+            Times to predict at, none before X's first time. Default: X's own
+            times. A whole :mod:`solvers.odes` file (its ``time_windows``
+            attribute) is observed on its window only, as in ``fit``.
 
         Returns
         -------
-        xarray.DataArray
-            ``state`` (sample, time, component), with ``time`` = the query times.
+        xarray.Dataset or xarray.DataArray
+            ``state`` (sample, time, component), with ``time`` = the query
+            times (a Dataset when X is one).
 
         Raises
         ------
@@ -361,7 +381,7 @@ class PROSE(OpkitEstimator):
         check_is_fitted(self, "model_")
         data, stats, skeleton, times, da = self._encoded(X)
         if query_times is None:
-            q = times
+            q = _times(X, "X")
         elif isinstance(query_times, (xr.DataArray, xr.Dataset)) and "time" in query_times.coords:
             q = _times(query_times, "query_times")
         else:
@@ -386,7 +406,9 @@ class PROSE(OpkitEstimator):
         values = np.concatenate(out).astype(np.float64)
         coords = {"sample": da["sample"].values if "sample" in da.coords else np.arange(len(values)),
                   "time": q, "component": da["component"].values if "component" in da.coords else np.arange(d)}
-        return xr.DataArray(values, dims=("sample", "time", "component"), coords=coords, name="state")
+        out = xr.DataArray(values, dims=("sample", "time", "component"), coords=coords, name="state",
+                           attrs=dict(da.attrs))
+        return out.to_dataset() if isinstance(X, xr.Dataset) else out
 
     @torch.no_grad()
     def _decode_ids(self, fused, mask, beam_size):
@@ -492,7 +514,7 @@ class PROSE(OpkitEstimator):
             raise ValueError("sample_weight is not supported by opkit estimators")
         y = align_samples(X, y)
         values, times, da = _state(y, "y")
-        return 1.0 - relative_euclidean_error(self.predict(X, times), da)
+        return 1.0 - relative_euclidean_error(_state(self.predict(X, times), "prediction")[2], da)
 
     def score_symbolic(self, X, y, beam_size=1):
         """Valid fraction, expression error and data error of the decoded equations and trajectories.
@@ -515,7 +537,7 @@ class PROSE(OpkitEstimator):
         """
         check_is_fitted(self, "model_")
         y = align_samples(X, y)
-        x_values, _, _ = _state(X, "X")
+        x_values, _, _ = _state(_observed(X), "X")
         dim = x_values.shape[2]
         truth = [S.prefix_to_sympy(t, dim) for t in _equation_tokens(y, self.vocab_, dim)]
         decoded = self.predict_symbolic(X, beam_size=beam_size, output="sympy")
@@ -529,7 +551,7 @@ class PROSE(OpkitEstimator):
             errors.append(float(err) if np.isfinite(err) else np.inf)
         errors = np.asarray(errors)
         values, times, da = _state(y, "y")
-        data_err = relative_euclidean_error(self.predict(X, times), da)
+        data_err = relative_euclidean_error(_state(self.predict(X, times), "prediction")[2], da)
         return {"valid_fraction": len(errors) / len(decoded),
                 "expr_rel_err": float(np.mean(errors)) if len(errors) else float("nan"),
                 "expr_rel_err_median": float(np.median(errors)) if len(errors) else float("nan"),
