@@ -18,7 +18,6 @@ import math
 import time
 
 import numpy as np
-import xarray as xr
 
 from opkit.models._symbols import corrupt_skeleton, skeleton
 from opkit.models.prose import PROSE, prose_windows
