@@ -22,6 +22,7 @@ _EXPORTS = {
     "MgNOOperator": ".models",
     "OpKit": ".kit",
     "OperatorEstimator": ".base",
+    "PoseidonRegressor": ".models",
     "OpkitEstimator": ".estimator",
     "PROSE": ".models",
     "TFNORegressor": ".models",

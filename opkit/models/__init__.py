@@ -3,7 +3,8 @@
 from .dgno import DGNOSolver
 from .lsm import LSMOperator
 from .mgno import MgNOOperator
+from .poseidon import PoseidonRegressor
 from .prose import PROSE
 from .tfno import TFNORegressor
 
-__all__ = ["DGNOSolver", "LSMOperator", "MgNOOperator", "PROSE", "TFNORegressor"]
+__all__ = ["DGNOSolver", "LSMOperator", "MgNOOperator", "PROSE", "PoseidonRegressor", "TFNORegressor"]
