@@ -23,6 +23,7 @@ _EXPORTS = {
     "OpKit": ".kit",
     "OperatorEstimator": ".base",
     "OpkitEstimator": ".estimator",
+    "SpectralRefiner": ".models",
     "TFNORegressor": ".models",
     "as_samples": "._validation",
     "load": ".persistence",

@@ -3,6 +3,7 @@
 from .dgno import DGNOSolver
 from .lsm import LSMOperator
 from .mgno import MgNOOperator
+from .spectral_refiner import SpectralRefiner
 from .tfno import TFNORegressor
 
-__all__ = ["DGNOSolver", "LSMOperator", "MgNOOperator", "TFNORegressor"]
+__all__ = ["DGNOSolver", "LSMOperator", "MgNOOperator", "SpectralRefiner", "TFNORegressor"]

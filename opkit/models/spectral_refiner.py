@@ -470,7 +470,8 @@ class SpectralRefiner(OpkitEstimator):
         if getattr(self, "refined_", None):
             r = self.refined_
             meta["refined"] = {k: v for k, v in r.items() if k not in ("weight", "bias")}
-            tensors = {"refined.weight": r["weight"], "refined.bias": r["bias"]}
+            # complex128 stored as its float64 real view (safetensors has no C128)
+            tensors = {"refined.weight": torch.view_as_real(r["weight"]), "refined.bias": torch.view_as_real(r["bias"])}
         return meta, tensors
 
     def _set_extra_state(self, meta, tensors):
@@ -479,4 +480,5 @@ class SpectralRefiner(OpkitEstimator):
         self.input_info_, self.output_info_ = meta["input_info"], meta["output_info"]
         self.refined_ = None
         if meta.get("refined"):
-            self.refined_ = dict(meta["refined"], weight=tensors["refined.weight"], bias=tensors["refined.bias"])
+            self.refined_ = dict(meta["refined"], weight=torch.view_as_complex(tensors["refined.weight"].contiguous()),
+                                bias=torch.view_as_complex(tensors["refined.bias"].contiguous()))
