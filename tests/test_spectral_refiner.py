@@ -105,6 +105,8 @@ def test_refine_lowers_residual_and_error_and_round_trips(data, fitted, tmp_path
     assert np.all(np.asarray(r["residual_after"]) < 0.7 * np.asarray(r["residual_before"]))
     refined = est.predict(X[8:], refine=True)
     assert not np.allclose(refined.values, zero.values)
+    # label-free, yet the error against the solver's reference falls (measured ~0.78x after 10 iterations)
+    assert np.all(_err(refined, Y[8:]) < 0.9 * _err(zero, Y[8:]))
     # the estimator's own residual on the refined frames agrees in trend (public function, no model)
     fine = est.predict(X[8:], n_out=12, refine=True)
     assert np.all(np.isfinite(est.residual_norm(fine, f, NU).values))

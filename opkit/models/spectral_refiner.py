@@ -358,7 +358,7 @@ class SpectralRefiner(OpkitEstimator):
     def _stage_settings(self, stage):
         return {"dtype": "float64"} if stage == "refine" else {}
 
-    def refine(self, X, forcing, viscosity, n_iter=50, lr_weight=1e-4, lr_bias=1e-2, *, modes=None, modes_t=None,
+    def refine(self, X, forcing, viscosity, n_iter=50, lr_weight=1e-3, lr_bias=3e-3, *, modes=None, modes_t=None,
                time_refinement=4, s=-1, alpha=DEFAULT_ALPHA, drag=0.0, order=2, gain=1e-6, dtype="float64"):
         """Label-free per-sample refinement of the output operator on ``X``'s grid.
 
@@ -379,7 +379,12 @@ class SpectralRefiner(OpkitEstimator):
         viscosity : float
         n_iter : int, default=50
             Adam iterations (epochs of the core's ``refine`` stage).
-        lr_weight, lr_bias : float, default=1e-4, 1e-2
+        lr_weight, lr_bias : float, default=1e-3, 3e-3
+            Adam learning rates of the weight and of the spectral bias. The
+            coefficients are grid-independent (``norm="forward"``), so these
+            are not torch-cfd's numbers (1e-4, 1e-2 on unnormalised DFTs):
+            measured on the gallery example, bias rate 1e-2 overshoots (error up
+            1.5x) and 3e-3 lowers the 2x-resolution error about 4x.
         modes : int, optional
             Spatial modes of the enlarged layer (default ``n // 3``, the 2/3 rule).
         modes_t : int, optional
