@@ -55,16 +55,16 @@ print("zero-shot error at 64^2:", np.round(error(zero_shot, Yt), 4))
 # The residual estimator needs no model: on the solver's own trajectory it is
 # small, on the zero-shot prediction (sampled finely in time) much larger.
 f = fno_forcing(64)
-print("residual of the reference :", np.round(residual_norm(Yt, f, NU).values, 4))
-print("residual of the zero-shot :", np.round(residual_norm(est.predict(Xt, n_out=24), f, NU).values, 4))
+fmt = lambda values: ", ".join(f"{v:.2e}" for v in np.asarray(values))  # noqa: E731
+print("residual of the reference :", fmt(residual_norm(Yt, f, NU).values))
+print("residual of the zero-shot :", fmt(residual_norm(est.predict(Xt, n_out=24), f, NU).values))
 
 # %%
 # Stage 2: label-free refinement at 64^2 (float64, output operator only).
 est.refine(Xt, f, NU, n_iter=30, time_refinement=2)
 refined = est.predict(Xt, refine=True)
 print("refined error at 64^2  :", np.round(error(refined, Yt), 4))
-print("H^-1 residual before / after:", np.round(est.refined_["residual_before"], 4),
-      np.round(est.refined_["residual_after"], 4))
+print("H^-1 residual before / after:", fmt(est.refined_["residual_before"]), "/", fmt(est.refined_["residual_after"]))
 
 # %%
 # The last output frame of the first test sample.
