@@ -11,7 +11,7 @@ from sklearn.base import clone
 import opkit
 from opkit.layers.spacetime_spectral import SpectralConv3d, enlarge_spectral, evaluate_output
 from opkit.models import SpectralRefiner
-from solvers._ns_spectral import grid_points, spectral_resample  # noqa: F401
+from solvers._ns_spectral import grid_points
 from solvers.navier_stokes import NavierStokes2D, fno_forcing, grf_vorticity
 
 NU = 1e-3

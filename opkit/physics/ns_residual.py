@@ -56,7 +56,7 @@ def _fd_weights(offsets, order=1):
 
 def _fd_matrix(n_frames, order):
     """``(T, T)`` matrix of the first derivative on a unit-spaced uniform grid, accuracy ``order``."""
-    width = order + 1 if order % 2 == 0 else order + 1
+    width = order + 1
     D = np.zeros((n_frames, n_frames))
     half = order // 2
     for j in range(n_frames):
