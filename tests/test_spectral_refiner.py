@@ -115,6 +115,9 @@ def test_refine_lowers_residual_and_error_and_round_trips(data, fitted, tmp_path
     np.testing.assert_allclose(back.predict(X[8:], refine=True).values, refined.values, atol=1e-12)
     np.testing.assert_allclose(back.predict(X[8:]).values, zero.values, atol=1e-6)
     assert back.refined_["residual_after"] == r["residual_after"]
+    # (sample, time, y, x) input means the same flow: predictions come back as (sample, time, x, y)
+    swapped = est.predict(X[8:].transpose("sample", "time", "y", "x"), refine=True)
+    np.testing.assert_allclose(swapped.values, refined.values, atol=1e-12)
 
 
 def test_residual_norm_needs_no_fit(data):

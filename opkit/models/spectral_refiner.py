@@ -213,6 +213,8 @@ class SpectralRefiner(OpkitEstimator):
             grid = [d for d in X.dims if d not in ("sample", "time")]
             if len(grid) != 2:
                 raise ValueError(f"{what} must have two grid dims besides sample and time; got {grid}")
+            if set(grid) == {"x", "y"}:
+                grid = ["x", "y"]  # the residual's Jacobian u.grad(w) changes sign if x and y swap
             _check_periodic(X, grid, what)
             arr = np.asarray(X.transpose("sample", "time", *grid).values, dtype=np.float64)
             times = np.asarray(X["time"].values, dtype=float) if "time" in X.coords else np.arange(X.sizes["time"], dtype=float)
