@@ -25,6 +25,7 @@ _EXPORTS = {
     "PoseidonRegressor": ".models",
     "OpkitEstimator": ".estimator",
     "PROSE": ".models",
+    "SpectralRefiner": ".models",
     "TFNORegressor": ".models",
     "as_samples": "._validation",
     "load": ".persistence",

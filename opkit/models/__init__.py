@@ -5,6 +5,7 @@ from .lsm import LSMOperator
 from .mgno import MgNOOperator
 from .poseidon import PoseidonRegressor
 from .prose import PROSE
+from .spectral_refiner import SpectralRefiner
 from .tfno import TFNORegressor
 
-__all__ = ["DGNOSolver", "LSMOperator", "MgNOOperator", "PROSE", "PoseidonRegressor", "TFNORegressor"]
+__all__ = ["DGNOSolver", "LSMOperator", "MgNOOperator", "PROSE", "PoseidonRegressor", "SpectralRefiner", "TFNORegressor"]
