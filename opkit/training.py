@@ -46,7 +46,7 @@ __all__ = [
     "FieldSource", "SourceSubset", "subset_source", "SupervisedStep", "evaluate_step", "cast_module",
 ]
 
-SCHEDULERS = ("onecycle", "cosine", "constant")
+SCHEDULERS = ("onecycle", "cosine", "step", "constant")
 
 
 def resolve_device(device) -> torch.device:
@@ -96,8 +96,9 @@ class TrainConfig:
         As the estimator hyperparameters of the same names. With
         ``optimizer="lbfgs"`` an epoch is one L-BFGS step of up to
         ``lbfgs_max_iter`` iterations on the whole training set.
-    scheduler : {"onecycle", "cosine", "constant"}
-        Learning-rate schedule, stepped per batch (ignored by L-BFGS).
+    scheduler : {"onecycle", "cosine", "step", "constant"}
+        Learning-rate schedule, stepped per batch (ignored by L-BFGS);
+        ``"step"`` halves the rate five times, after every fifth of the run.
     optimizer : {"adamw", "lbfgs"}
         Mini-batch AdamW, or full-batch L-BFGS with a strong Wolfe line search.
     dtype : {"float32", "float64"}
@@ -151,6 +152,9 @@ def _make_scheduler(name, optimizer, config: TrainConfig, steps_per_epoch: int):
         )
     if name == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total)
+    if name == "step":
+        # StepLR of the DGenNO recipe: halve after every fifth of the steps.
+        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=max(1, total // 5), gamma=0.5)
     if name == "constant":
         return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
     raise ValueError(f"scheduler must be one of {SCHEDULERS}, got {name!r}")

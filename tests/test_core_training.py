@@ -188,3 +188,18 @@ def test_small_cpu_batches_train_on_one_thread_and_the_thread_count_comes_back(n
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(previous)
+
+
+def test_step_scheduler_halves_the_rate_after_every_fifth_of_the_run():
+    from opkit.training import TrainConfig, _make_scheduler
+
+    param = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.AdamW([param], lr=1.0)
+    scheduler = _make_scheduler("step", optimizer, TrainConfig(max_epochs=10), steps_per_epoch=3)
+    rates = []
+    for _ in range(30):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    assert rates[0] == 1.0 and rates[5] == 1.0 and rates[6] == 0.5 and rates[29] == 0.0625
+    assert sorted(set(rates), reverse=True) == [1.0, 0.5, 0.25, 0.125, 0.0625]
