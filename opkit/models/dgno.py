@@ -213,6 +213,48 @@ class DGNOSolver(OpkitEstimator):
         beta, *_ = self._encode(X)
         return xr.DataArray(beta.cpu().numpy(), dims=("sample", "latent"), name="beta")
 
+    def inverse_transform(self, beta, coords=None):
+        """Decode latents: a(x; β) and u(x; β) on the fitted grid, or at ``coords``.
+
+        Parameters
+        ----------
+        beta : xarray.DataArray or array-like, shape (sample, latent)
+            Latents, e.g. from :meth:`transform` or the ``beta`` of
+            :meth:`solve_inverse` (then with its ``draw`` dim flattened or selected).
+        coords : xarray.Dataset, xarray.DataArray or array-like, optional
+            Points (a ``point`` dim with x and y coordinates, or an array
+            ``(n_points, 2)``); default the fitted grid.
+
+        Returns
+        -------
+        xarray.Dataset
+            ``a`` and ``u`` with dims (sample, x, y), or (sample, point) at ``coords``.
+        """
+        check_is_fitted(self, "model_")
+        samples = beta["sample"].values if isinstance(beta, xr.DataArray) and "sample" in beta.coords else None
+        values = np.asarray(beta.values if isinstance(beta, xr.DataArray) else beta, dtype=float)
+        if values.ndim == 1:
+            values = values[None]
+        if values.ndim != 2 or values.shape[1] != int(self.latent_dim):
+            raise ValueError(f"beta must be (sample, latent) with latent={self.latent_dim}; got shape {values.shape}")
+        if not np.isfinite(values).all():
+            raise ValueError("beta has non-finite values")
+        samples = np.arange(len(values)) if samples is None else samples
+        dtype = next(self.model_.parameters()).dtype
+        b = torch.as_tensor(values, dtype=dtype, device=self.device_)
+        if coords is not None:
+            pts = self._points(coords)
+            u, a = self._decode(b, pts)
+            dims, c = ("sample", "point"), {"sample": samples, "x": ("point", pts[:, 0]), "y": ("point", pts[:, 1])}
+        else:
+            x, yc = self.coords_
+            pts = np.stack(np.meshgrid(x, yc, indexing="ij"), -1).reshape(-1, 2)
+            u, a = self._decode(b, pts)
+            u, a = u.reshape(len(b), *self.grid_shape_), a.reshape(len(b), *self.grid_shape_)
+            dims = ("sample", *self.input_spec_.grid_dims[:2])
+            c = {"sample": samples, dims[1]: np.asarray(x), dims[2]: np.asarray(yc)}
+        return xr.Dataset({"a": (dims, a), "u": (dims, u)}, coords=c)
+
     def _param_groups(self, module, stage):
         if stage == "solve_inverse":  # the decoders stay frozen: only the latents move
             return [{"params": [module.theta], "weight_decay": 0.0, "name": "theta"}]
