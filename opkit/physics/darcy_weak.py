@@ -137,22 +137,6 @@ class DarcyWeak(WeakPDE):
         flux = (a[..., None] * grad_u * grad_phi).sum(-1)
         return flux.mean(-1) - (source * phi).mean(-1)
 
-    def loss(self, r):
-        r"""DGenNO's residual loss: batch mean of :math:`\|r\|_2` plus the sum of the ``top_k`` largest :math:`r_j^2`.
-
-        Parameters
-        ----------
-        r : torch.Tensor, shape (batch, n_centers)
-
-        Returns
-        -------
-        torch.Tensor, scalar
-        """
-        squares = (r**2).flatten()
-        k = min(int(self.top_k), squares.numel())
-        top = torch.topk(squares, k).values.sum() if k > 0 else squares.new_zeros(())
-        return r.norm(dim=-1).mean() + top
-
     def weak_residual(self, u_fn, a_fn, centers, f_fn=None, dtype=torch.float64):
         """Residuals of a pair of functions, with the gradient of ``u`` by automatic differentiation.
 
