@@ -145,9 +145,14 @@ def _make_scheduler(name, optimizer, config: TrainConfig, steps_per_epoch: int):
     total = max(1, config.max_epochs * steps_per_epoch)
     if name == "onecycle":
         # div_factor/final_div_factor as in MgNO's and the FNO examples' recipes:
-        # a short warm-up from lr/10, then cosine annealing to lr/1e3.
+        # a short warm-up from lr/10, then cosine annealing to lr/1e3. Torch's
+        # schedule divides by zero when the warm-up is under two steps: runs of
+        # fewer than 4 steps keep the rate constant, shorter ones stretch it.
+        if total < 4:
+            return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
         return torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=[group["lr"] for group in optimizer.param_groups], total_steps=total, pct_start=0.2,
+            optimizer, max_lr=[group["lr"] for group in optimizer.param_groups], total_steps=total,
+            pct_start=max(0.2, 2.0 / total),
             div_factor=10.0, final_div_factor=100.0, cycle_momentum=False,
         )
     if name == "cosine":
