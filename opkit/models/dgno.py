@@ -78,6 +78,13 @@ class DGNOSolver(OpkitEstimator):
     the coefficients alone with the weak residual of ``pde``; a ``y`` adds a
     data term.
 
+    Smooth a: ``DGNOSolver(DarcyWeak(f=10))``. Two-phase a (two values):
+    ``DGNOSolver(DarcyWeak(f=10, form="mixed", interpolation="nearest"),
+    a_likelihood="bernoulli", w_rec=1)``, which adds two flux decoders and
+    decodes a as the probability of the high phase. The estimator handles
+    coefficient-to-solution maps on a 2-D grid; :class:`opkit.physics.BurgersWeak`
+    (an initial condition to u(x, t)) is not wired into it yet.
+
     Parameters
     ----------
     pde : WeakPDE or None, default=None
@@ -93,6 +100,9 @@ class DGNOSolver(OpkitEstimator):
     sum_layers : int, default=2
         Layers whose branch/trunk inner products are averaged.
     a_likelihood : {{"gaussian", "bernoulli"}}, default="gaussian"
+        ``"gaussian"``: the a-decoder gives the standardised a, reconstruction
+        loss the relative L2 norm. ``"bernoulli"``: it gives the logit of the
+        high phase (a = a_min + (a_max - a_min) p), loss binary cross-entropy.
     w_pde, w_rec, w_label : float, default=1.0, 0.25, 1.0
         Weights of the weak residual, the reconstruction of a and (with ``y``)
         the relative L2 data misfit.
