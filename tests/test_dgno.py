@@ -14,7 +14,7 @@ from opkit.physics import DarcyWeak
 from solvers import darcy
 from solvers._cli import compute_chunk
 
-TINY = dict(max_epochs=50, batch_size=25, encoder_layers=(64,), latent_dim=16, width=32, depth=3,
+TINY = dict(max_epochs=50, batch_size=25, encoder_layers=(64,), latent_dim=16, width=32, depth=3, sum_layers=2,
             random_state=0, device="cpu")
 
 
@@ -169,3 +169,16 @@ def test_two_phase_mixed_form_fit_and_relaxed_bernoulli_inverse(two_phase):
     path = est.save(Path(__import__("tempfile").mkdtemp()) / "two_phase.opkit")
     loaded = opkit.load(path)
     np.testing.assert_allclose(loaded.predict(test.a).values, est.predict(test.a).values, rtol=1e-6, atol=1e-7)
+
+
+def test_encoder_learns_at_a_tenth_of_the_rate_by_default(fitted):
+    groups = fitted._param_groups(fitted.model_, "fit")
+    by_name = {g["name"]: g for g in groups}
+    assert by_name["encoder"]["lr_scale"] == 0.1 and "lr_scale" not in by_name["decoders"]
+    encoder = {id(p) for p in fitted.model_.encoder.parameters()}
+    assert {id(p) for p in by_name["encoder"]["params"]} == encoder
+    n_all = sum(1 for _ in fitted.model_.parameters())
+    assert len(by_name["encoder"]["params"]) + len(by_name["decoders"]["params"]) == n_all
+    assert DGNOSolver(encoder_lr_scale=1.0)._param_groups(fitted.model_, "fit") is None
+    with pytest.raises(ValueError, match="encoder_lr_scale"):
+        DGNOSolver(encoder_lr_scale=0.0)._param_groups(fitted.model_, "fit")

@@ -97,8 +97,10 @@ class DGNOSolver(OpkitEstimator):
         Channels of the stride-2 convolutions (cnn) or hidden widths (mlp).
     width, depth : int, default=64, 4
         Width and depth of both MultiONet decoders.
-    sum_layers : int, default=2
-        Layers whose branch/trunk inner products are averaged.
+    sum_layers : int, default=3
+        Layers whose branch/trunk inner products are averaged (DGenNO: all
+        but the first; measured on the CPU protocol at batch 10: 5.0 % with 3
+        of 4 against 5.5 % with 2).
     a_likelihood : {{"gaussian", "bernoulli"}}, default="gaussian"
         ``"gaussian"``: the a-decoder gives the standardised a, reconstruction
         loss the relative L2 norm. ``"bernoulli"``: it gives the logit of the
@@ -120,7 +122,7 @@ class DGNOSolver(OpkitEstimator):
     requires_y = False
 
     def __init__(self, pde=None, latent_dim=32, encoder="mlp", encoder_layers=(256, 128), width=64, depth=4,
-                 sum_layers=2, a_likelihood="gaussian", w_pde=1.0, w_rec=0.25, w_label=1.0, encoder_lr_scale=0.1, *,
+                 sum_layers=3, a_likelihood="gaussian", w_pde=1.0, w_rec=0.25, w_label=1.0, encoder_lr_scale=0.1, *,
                  max_epochs=100, batch_size=50, learning_rate=1e-3, weight_decay=1e-4, scheduler="onecycle",
                  validation_fraction=0.1, early_stopping=False, n_iter_no_change=10, device="auto",
                  random_state=None, verbose=0, warm_start=False, checkpoint_path=None):
