@@ -166,3 +166,13 @@ def test_primal_loss_averages_over_draws_of_the_coefficient():
     draws = torch.stack([a, 2 * a])
     expected = 0.5 * (pde.weak_loss(grad_u, a, phi, grad_phi) + pde.weak_loss(grad_u, 2 * a, phi, grad_phi))
     torch.testing.assert_close(pde.weak_loss(grad_u, draws, phi, grad_phi), expected)
+
+
+def test_per_sample_loss_is_the_mean_of_single_sample_losses():
+    pde = DarcyWeak(top_k=3)
+    r = torch.randn(4, 10, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    single = torch.stack([pde.loss(r[i:i + 1]) for i in range(4)]).mean()
+    torch.testing.assert_close(pde.loss(r, per_sample=True), single)
+    # The batch form takes the top 3 squares of the whole batch instead.
+    expected = r.norm(dim=-1).mean() + torch.topk((r**2).flatten(), 3).values.sum()
+    torch.testing.assert_close(pde.loss(r), expected)

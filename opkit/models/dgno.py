@@ -319,7 +319,10 @@ class DGNOSolver(OpkitEstimator):
             (sigma = sqrt(mean(u^2) / 10^(snr/10))), a new draw per ensemble
             member; None uses ``obs`` as given.
         w_data, w_pde : float
-            Weights of the relative L2 misfit and the weak residual (with the decoded a).
+            Weights of the relative L2 misfit and the weak residual (with the
+            decoded a). Both are means over the problems and ensemble members,
+            the residual's top-k term taken per member, so each member
+            minimises DGenNO's single-problem objective whatever their number.
         n_iter : int
             Adam iterations (epochs of the core's ``solve_inverse`` stage).
         lr : float
@@ -373,7 +376,8 @@ class DGNOSolver(OpkitEstimator):
             op = obs_points.to(device)
             if pde is None or w_pde == 0:
                 out = net(batch["index"], op, op, u_grad=False)
-                return {"data": w_data * _relative(out["u"], batch["obs"])}
+                u = out["u"] if pde is None else pde.mollifier(op)[0] * out["u"]
+                return {"data": w_data * _relative(u, batch["obs"])}
             points, phi, grad_phi = pde.test_functions(pde.sample_centers(int(seeds.integers(2**31))), device=device)
             flat = points.reshape(-1, 2)
             out = net(batch["index"], torch.cat([flat, op]), flat, u_grad=True, s_points=flat if pde.uses_flux else None)
@@ -390,7 +394,7 @@ class DGNOSolver(OpkitEstimator):
                 a_q = out["a"].reshape(shape)
             s = out["s"].reshape(*shape, 2) if pde.uses_flux else None
             return {"data": w_data * _relative(u[:, len(flat):], batch["obs"]),
-                    "pde": w_pde * pde.weak_loss(grad_u.reshape(*shape, 2), a_q, phi, grad_phi, s) / k}
+                    "pde": w_pde * pde.weak_loss(grad_u.reshape(*shape, 2), a_q, phi, grad_phi, s, per_sample=True)}
 
         # The stage must not touch the fitted state: keep the fit's history.
         kept = {name: getattr(self, name) for name in ("history_", "stage_history_", "n_epochs_") if hasattr(self, name)}

@@ -178,7 +178,7 @@ class DarcyWeak(WeakPDE):
         source = float(self.f) if f is None else f
         return (s * grad_phi).sum(-1).mean(-1) - (source * phi).mean(-1)
 
-    def weak_loss(self, grad_u, a, phi, grad_phi, s=None):
+    def weak_loss(self, grad_u, a, phi, grad_phi, s=None, per_sample=False):
         """The training loss of either form from values at the quadrature points.
 
         Parameters
@@ -190,6 +190,9 @@ class DarcyWeak(WeakPDE):
         phi, grad_phi : torch.Tensor
         s : torch.Tensor, shape (batch, n_centers, n_quadrature, 2), optional
             The flux; required by the mixed form.
+        per_sample : bool, default=False
+            Primal form: the top-k term per sample (see :meth:`loss`); the
+            mixed form is a mean, the same either way.
 
         Returns
         -------
@@ -197,8 +200,9 @@ class DarcyWeak(WeakPDE):
         """
         if not self.uses_flux:
             if a.dim() == grad_u.dim():  # draws of a
-                return torch.stack([self.loss(self.residual(grad_u, ak, phi, grad_phi)) for ak in a]).mean()
-            return self.loss(self.residual(grad_u, a, phi, grad_phi))
+                return torch.stack([self.loss(self.residual(grad_u, ak, phi, grad_phi), per_sample)
+                                    for ak in a]).mean()
+            return self.loss(self.residual(grad_u, a, phi, grad_phi), per_sample)
         if s is None:
             raise ValueError("the mixed form needs the flux s (a network with flux outputs)")
         mismatch = ((s - a[..., None] * grad_u) ** 2).sum(-1).mean()

@@ -244,7 +244,7 @@ class WeakPDE(BaseEstimator):
         grad = (wendland_derivative(r, dim)[:, None] * q / radius).expand(len(c), -1, -1)
         return points.to(device, dtype), phi.to(device, dtype), grad.to(device, dtype)
 
-    def loss(self, r):
+    def loss(self, r, per_sample=False):
         r"""DGenNO's residual loss: batch mean of :math:`\|r\|_2` plus the sum of the ``top_k`` largest :math:`r_j^2`.
 
         ``top_k`` is the subclass's parameter (0 drops the term); the sum
@@ -253,11 +253,19 @@ class WeakPDE(BaseEstimator):
         Parameters
         ----------
         r : torch.Tensor, shape (batch, n_centers)
+        per_sample : bool, default=False
+            Take the ``top_k`` largest squares of each row (sample) and average
+            the rows' losses, so that each sample's loss is that of a batch of
+            one (the inverse problem, where rows are independent problems).
 
         Returns
         -------
         torch.Tensor, scalar
         """
+        if per_sample:
+            k = min(int(self.top_k), r.shape[-1])
+            top = torch.topk(r**2, k, dim=-1).values.sum(-1) if k > 0 else r.new_zeros(r.shape[:-1])
+            return (r.norm(dim=-1) + top).mean()
         squares = (r**2).flatten()
         k = min(int(self.top_k), squares.numel())
         top = torch.topk(squares, k).values.sum() if k > 0 else squares.new_zeros(())
