@@ -15,6 +15,7 @@ from solvers import darcy
 from solvers._cli import compute_chunk
 
 TINY = dict(max_epochs=50, batch_size=25, encoder_layers=(64,), latent_dim=16, width=32, depth=3, sum_layers=2,
+            learning_rate=1e-3,
             random_state=0, device="cpu")
 
 
