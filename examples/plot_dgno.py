@@ -30,7 +30,7 @@ train, test = ds.isel(sample=slice(0, 100)), ds.isel(sample=slice(100, 110))
 
 # %%
 # Fit from ``a`` alone (``y=None``).
-est = DGNOSolver(DarcyWeak(f=10.0, radius=0.02, n_centers=50, n_quadrature=7), max_epochs=60, batch_size=50,
+est = DGNOSolver(DarcyWeak(f=10.0, radius=0.02, n_centers=50, n_quadrature=7), max_epochs=60, batch_size=20,
                  encoder_layers=(128,), latent_dim=16, width=48, depth=3, random_state=0, device="cpu")
 est.fit(train.a)
 print(f"test relative L2(u): {relative_error(est.predict(test.a), test.u):.3f}")

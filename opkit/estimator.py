@@ -67,8 +67,9 @@ PARAM_DOCS = {
         Peak learning rate of AdamW.''',
     "weight_decay": '''weight_decay : float, default=1e-4
         AdamW weight decay.''',
-    "scheduler": '''scheduler : {"onecycle", "cosine", "constant"}, default="onecycle"
-        Learning-rate schedule, stepped after every batch.''',
+    "scheduler": '''scheduler : {"onecycle", "cosine", "step", "constant"}, default="onecycle"
+        Learning-rate schedule, stepped after every batch ("step" halves the
+        rate after every fifth of the run).''',
     "validation_fraction": '''validation_fraction : float, default=0.1
         Share of the training samples held out for validation when
         ``early_stopping=True`` (ignored otherwise).''',

@@ -46,7 +46,7 @@ __all__ = [
     "FieldSource", "SourceSubset", "subset_source", "SupervisedStep", "evaluate_step", "cast_module",
 ]
 
-SCHEDULERS = ("onecycle", "cosine", "constant")
+SCHEDULERS = ("onecycle", "cosine", "step", "constant")
 
 
 def resolve_device(device) -> torch.device:
@@ -96,8 +96,9 @@ class TrainConfig:
         As the estimator hyperparameters of the same names. With
         ``optimizer="lbfgs"`` an epoch is one L-BFGS step of up to
         ``lbfgs_max_iter`` iterations on the whole training set.
-    scheduler : {"onecycle", "cosine", "constant"}
-        Learning-rate schedule, stepped per batch (ignored by L-BFGS).
+    scheduler : {"onecycle", "cosine", "step", "constant"}
+        Learning-rate schedule, stepped per batch (ignored by L-BFGS);
+        ``"step"`` halves the rate five times, after every fifth of the run.
     optimizer : {"adamw", "lbfgs"}
         Mini-batch AdamW, or full-batch L-BFGS with a strong Wolfe line search.
     dtype : {"float32", "float64"}
@@ -144,13 +145,21 @@ def _make_scheduler(name, optimizer, config: TrainConfig, steps_per_epoch: int):
     total = max(1, config.max_epochs * steps_per_epoch)
     if name == "onecycle":
         # div_factor/final_div_factor as in MgNO's and the FNO examples' recipes:
-        # a short warm-up from lr/10, then cosine annealing to lr/1e3.
+        # a short warm-up from lr/10, then cosine annealing to lr/1e3. Torch's
+        # schedule divides by zero when the warm-up is under two steps: runs of
+        # fewer than 4 steps keep the rate constant, shorter ones stretch it.
+        if total < 4:
+            return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
         return torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=[group["lr"] for group in optimizer.param_groups], total_steps=total, pct_start=0.2,
+            optimizer, max_lr=[group["lr"] for group in optimizer.param_groups], total_steps=total,
+            pct_start=max(0.2, 2.0 / total),
             div_factor=10.0, final_div_factor=100.0, cycle_momentum=False,
         )
     if name == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total)
+    if name == "step":
+        # StepLR of the DGenNO recipe: halve after every fifth of the steps.
+        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=max(1, total // 5), gamma=0.5)
     if name == "constant":
         return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
     raise ValueError(f"scheduler must be one of {SCHEDULERS}, got {name!r}")

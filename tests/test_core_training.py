@@ -188,3 +188,33 @@ def test_small_cpu_batches_train_on_one_thread_and_the_thread_count_comes_back(n
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(previous)
+
+
+def test_step_scheduler_halves_the_rate_after_every_fifth_of_the_run():
+    from opkit.training import TrainConfig, _make_scheduler
+
+    param = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.AdamW([param], lr=1.0)
+    scheduler = _make_scheduler("step", optimizer, TrainConfig(max_epochs=10), steps_per_epoch=3)
+    rates = []
+    for _ in range(30):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    assert rates[0] == 1.0 and rates[5] == 1.0 and rates[6] == 0.5 and rates[29] == 0.0625
+    assert sorted(set(rates), reverse=True) == [1.0, 0.5, 0.25, 0.125, 0.0625]
+
+
+@pytest.mark.parametrize("steps", [1, 3, 5, 7])
+def test_onecycle_runs_of_a_few_steps_do_not_divide_by_zero(steps):
+    from opkit.training import TrainConfig, _make_scheduler
+
+    param = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.AdamW([param], lr=1.0)
+    scheduler = _make_scheduler("onecycle", optimizer, TrainConfig(max_epochs=1), steps_per_epoch=steps)
+    rates = []
+    for _ in range(steps):
+        rates.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    assert all(0 < r <= 1.0 for r in rates) and max(rates) == pytest.approx(1.0)

@@ -126,3 +126,53 @@ def test_physics_object_is_a_parameter_holder():
     assert PHYSICS["DarcyWeak"] is DarcyWeak
     assert clone(pde).get_params() == pde.get_params() == copy.deepcopy(pde).get_params()
     assert DarcyWeak(**pde.get_params()).get_params()["f"] == 5.0
+
+
+def _flux_and_gradient(pde, centers):
+    points, phi, grad_phi = pde.test_functions(centers, dtype=torch.float64)
+    flat = points.reshape(-1, 2).clone().requires_grad_(True)
+    (g,) = torch.autograd.grad(u_exact(flat).sum(), flat)
+    shape = points.shape[:2]
+    a = a_exact(flat.detach()).reshape(1, *shape)
+    f = f_exact(flat.detach()).reshape(1, *shape)
+    return g.reshape(1, *shape, 2), a, f, phi, grad_phi
+
+
+@pytest.mark.parametrize("radius", [1e-4, 0.05])
+def test_mixed_form_of_the_exact_flux_is_at_quadrature_level(radius):
+    pde = DarcyWeak(radius=radius, form="mixed")
+    assert pde.uses_flux and not DarcyWeak().uses_flux
+    centers = pde.sample_centers(seed=0)
+    grad_u, a, f, phi, grad_phi = _flux_and_gradient(pde, centers)
+    s = a[..., None] * grad_u
+    exact = pde.mixed_residual(s, phi, grad_phi, f).abs().max().item()
+    wrong = pde.mixed_residual(s * 1.1, phi, grad_phi, f).abs().max().item()
+    assert exact < 1e-3 * float(f.abs().mean()) and wrong > 10 * exact
+    # The loss: flux mismatch (zero here) plus sqrt(nc) * mean r^2 with the constant source of the object.
+    loss = DarcyWeak(radius=radius, form="mixed", f=0.0).weak_loss(grad_u, a, phi, grad_phi, s)
+    r0 = DarcyWeak(f=0.0).mixed_residual(s, phi, grad_phi)
+    torch.testing.assert_close(loss, np.sqrt(len(centers)) * (r0**2).mean())
+    off = pde.weak_loss(grad_u, a, phi, grad_phi, s + 0.1)
+    assert float(off) > 0.01 - 1e-12
+    with pytest.raises(ValueError, match="flux"):
+        pde.weak_loss(grad_u, a, phi, grad_phi)
+    with pytest.raises(ValueError, match="form must be"):
+        DarcyWeak(form="dual").uses_flux
+
+
+def test_primal_loss_averages_over_draws_of_the_coefficient():
+    pde = DarcyWeak(radius=0.05, n_centers=10)
+    grad_u, a, f, phi, grad_phi = _flux_and_gradient(pde, pde.sample_centers(seed=2))
+    draws = torch.stack([a, 2 * a])
+    expected = 0.5 * (pde.weak_loss(grad_u, a, phi, grad_phi) + pde.weak_loss(grad_u, 2 * a, phi, grad_phi))
+    torch.testing.assert_close(pde.weak_loss(grad_u, draws, phi, grad_phi), expected)
+
+
+def test_per_sample_loss_is_the_mean_of_single_sample_losses():
+    pde = DarcyWeak(top_k=3)
+    r = torch.randn(4, 10, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    single = torch.stack([pde.loss(r[i:i + 1]) for i in range(4)]).mean()
+    torch.testing.assert_close(pde.loss(r, per_sample=True), single)
+    # The batch form takes the top 3 squares of the whole batch instead.
+    expected = r.norm(dim=-1).mean() + torch.topk((r**2).flatten(), 3).values.sum()
+    torch.testing.assert_close(pde.loss(r), expected)

@@ -149,6 +149,9 @@ class DGNONetwork(nn.Module):
         Channels of the stride-2 convolutions (cnn) or widths of the hidden layers (mlp).
     a_likelihood : {"gaussian", "bernoulli"}
         The a-decoder gives the standardised a, or the logit of the high phase.
+    flux : bool, default=False
+        Two more decoders for the flux :math:`s = (s_x, s_y) \approx a\nabla u`
+        (the mixed weak form of two-phase Darcy).
 
     Notes
     -----
@@ -156,7 +159,8 @@ class DGNONetwork(nn.Module):
     physical a to the encoder's input ``(a - a_shift) / a_scale`` and back.
     """
 
-    def __init__(self, grid_shape, latent_dim, width, depth, sum_layers, encoder, encoder_layers, a_likelihood):
+    def __init__(self, grid_shape, latent_dim, width, depth, sum_layers, encoder, encoder_layers, a_likelihood,
+                 flux=False):
         super().__init__()
         if encoder == "cnn":
             self.encoder = _CNNEncoder(grid_shape, encoder_layers, latent_dim)
@@ -166,6 +170,7 @@ class DGNONetwork(nn.Module):
             raise ValueError(f"encoder must be 'cnn' or 'mlp', got {encoder!r}")
         self.a_decoder = MultiONet(latent_dim, 2, width, depth, sum_layers)
         self.u_decoder = MultiONet(latent_dim, 2, width, depth, sum_layers)
+        self.s_decoders = nn.ModuleList([MultiONet(latent_dim, 2, width, depth, sum_layers) for _ in range(2)]) if flux else None
         self.a_likelihood = a_likelihood
         self.register_buffer("a_shift", torch.zeros(()))
         self.register_buffer("a_scale", torch.ones(()))
@@ -181,7 +186,24 @@ class DGNONetwork(nn.Module):
             return self.a_shift + self.a_scale * torch.sigmoid(raw), raw
         return self.a_shift + self.a_scale * raw, raw
 
-    def forward(self, a, u_points=None, a_points=None, u_grad=False):
+    def flux(self, beta, points):
+        """The flux decoders' ``s`` (batch, n_points, 2), or None without them."""
+        if self.s_decoders is None:
+            return None
+        return torch.stack([dec(beta, points)[0] for dec in self.s_decoders], dim=-1)
+
+    def decode(self, beta, u_points=None, a_points=None, u_grad=False, s_points=None):
+        """Decoder outputs for latents ``beta``: ``u``, ``grad_u`` (before the boundary mollifier), ``a``, ``a_raw``, ``s``."""
+        out = {"beta": beta}
+        if u_points is not None:
+            out["u"], out["grad_u"] = self.u_decoder(beta, u_points, with_grad=u_grad)
+        if a_points is not None:
+            out["a"], out["a_raw"] = self.decode_a(beta, a_points)
+        if s_points is not None:
+            out["s"] = self.flux(beta, s_points)
+        return out
+
+    def forward(self, a, u_points=None, a_points=None, u_grad=False, s_points=None):
         """Everything a training step needs in one call (so DDP sees one forward).
 
         Returns
@@ -189,15 +211,9 @@ class DGNONetwork(nn.Module):
         dict
             ``beta``; ``u``, ``grad_u`` (network output before the boundary
             mollifier) when ``u_points`` is given; ``a``, ``a_raw`` when
-            ``a_points`` is given.
+            ``a_points`` is given; ``s`` (flux) when ``s_points`` is given.
         """
-        beta = self.encode(a)
-        out = {"beta": beta}
-        if u_points is not None:
-            out["u"], out["grad_u"] = self.u_decoder(beta, u_points, with_grad=u_grad)
-        if a_points is not None:
-            out["a"], out["a_raw"] = self.decode_a(beta, a_points)
-        return out
+        return self.decode(self.encode(a), u_points, a_points, u_grad, s_points)
 
 
 class InverseNetwork(nn.Module):
@@ -215,8 +231,5 @@ class InverseNetwork(nn.Module):
         self.network = network
         self.theta = nn.Parameter(theta.clone())
 
-    def forward(self, index, u_points, a_points, u_grad=True):
-        beta = torch.tanh(self.theta[index])
-        u, grad_u = self.network.u_decoder(beta, u_points, with_grad=u_grad)
-        a, a_raw = self.network.decode_a(beta, a_points)
-        return {"beta": beta, "u": u, "grad_u": grad_u, "a": a, "a_raw": a_raw}
+    def forward(self, index, u_points, a_points, u_grad=True, s_points=None):
+        return self.network.decode(torch.tanh(self.theta[index]), u_points, a_points, u_grad, s_points)

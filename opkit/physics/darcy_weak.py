@@ -21,6 +21,7 @@ from .wendland import WeakPDE
 __all__ = ["DarcyWeak"]
 
 INTERPOLATIONS = ("linear", "nearest")
+FORMS = ("primal", "mixed")
 
 
 class DarcyWeak(WeakPDE):
@@ -49,6 +50,20 @@ class DarcyWeak(WeakPDE):
         How the given coefficient, known on a grid, is evaluated at the
         quadrature points: bilinear for smooth :math:`a`, nearest node for a
         two-phase (discontinuous) :math:`a`.
+    form : {"primal", "mixed"}, default="primal"
+        ``"primal"``: the residual above, for smooth :math:`a`. ``"mixed"``
+        (two-phase :math:`a`): the network also gives a flux
+        :math:`s \approx a\nabla u`, and the loss is
+        :math:`\operatorname{mean}|s - a\nabla u|^2 + \sqrt{n_c}\,
+        \operatorname{mean}_j r_j^2` with
+        :math:`r_j = \frac{1}{|B_j|}(\int s\cdot\nabla\varphi_j - \int f\varphi_j)`,
+        so no derivative of the discontinuous product :math:`a\nabla u` is
+        ever formed (DGenNO's two-phase form; ``top_k`` is unused).
+
+    Notes
+    -----
+    The two-phase recipe: ``DarcyWeak(form="mixed", interpolation="nearest")``
+    with ``DGNOSolver(a_likelihood="bernoulli")``.
 
     Examples
     --------
@@ -63,8 +78,10 @@ class DarcyWeak(WeakPDE):
     test_domain = domain
     coordinate_names = ("x", "y")
 
-    def __init__(self, f=10.0, n_centers=100, radius=1e-4, n_quadrature=9, top_k=1000, interpolation="linear"):
+    def __init__(self, f=10.0, n_centers=100, radius=1e-4, n_quadrature=9, top_k=1000, interpolation="linear",
+                 form="primal"):
         self.f = f
+        self.form = form
         self.n_centers = n_centers
         self.radius = radius
         self.n_quadrature = n_quadrature
@@ -137,21 +154,60 @@ class DarcyWeak(WeakPDE):
         flux = (a[..., None] * grad_u * grad_phi).sum(-1)
         return flux.mean(-1) - (source * phi).mean(-1)
 
-    def loss(self, r):
-        r"""DGenNO's residual loss: batch mean of :math:`\|r\|_2` plus the sum of the ``top_k`` largest :math:`r_j^2`.
+    @property
+    def uses_flux(self) -> bool:
+        """Whether the network must give a flux ``s`` (the mixed form)."""
+        if self.form not in FORMS:
+            raise ValueError(f"form must be one of {FORMS}, got {self.form!r}")
+        return self.form == "mixed"
+
+    def mixed_residual(self, s, phi, grad_phi, f=None):
+        r"""The residuals :math:`r_j = \operatorname{mean}(s\cdot\nabla\varphi_j - f\varphi_j)` of a flux.
 
         Parameters
         ----------
-        r : torch.Tensor, shape (batch, n_centers)
+        s : torch.Tensor, shape (batch, n_centers, n_quadrature, 2)
+        phi : torch.Tensor, shape (n_centers, n_quadrature)
+        grad_phi : torch.Tensor, shape (n_centers, n_quadrature, 2)
+        f : torch.Tensor, optional
+
+        Returns
+        -------
+        torch.Tensor, shape (batch, n_centers)
+        """
+        source = float(self.f) if f is None else f
+        return (s * grad_phi).sum(-1).mean(-1) - (source * phi).mean(-1)
+
+    def weak_loss(self, grad_u, a, phi, grad_phi, s=None, per_sample=False):
+        """The training loss of either form from values at the quadrature points.
+
+        Parameters
+        ----------
+        grad_u : torch.Tensor, shape (batch, n_centers, n_quadrature, 2)
+        a : torch.Tensor, shape (batch, n_centers, n_quadrature)
+            Coefficient at the points (the given one detached, or a decoded one);
+            a leading draws dim ``(draws, batch, ...)`` averages the loss over draws.
+        phi, grad_phi : torch.Tensor
+        s : torch.Tensor, shape (batch, n_centers, n_quadrature, 2), optional
+            The flux; required by the mixed form.
+        per_sample : bool, default=False
+            Primal form: the top-k term per sample (see :meth:`loss`); the
+            mixed form is a mean, the same either way.
 
         Returns
         -------
         torch.Tensor, scalar
         """
-        squares = (r**2).flatten()
-        k = min(int(self.top_k), squares.numel())
-        top = torch.topk(squares, k).values.sum() if k > 0 else squares.new_zeros(())
-        return r.norm(dim=-1).mean() + top
+        if not self.uses_flux:
+            if a.dim() == grad_u.dim():  # draws of a
+                return torch.stack([self.loss(self.residual(grad_u, ak, phi, grad_phi), per_sample)
+                                    for ak in a]).mean()
+            return self.loss(self.residual(grad_u, a, phi, grad_phi), per_sample)
+        if s is None:
+            raise ValueError("the mixed form needs the flux s (a network with flux outputs)")
+        mismatch = ((s - a[..., None] * grad_u) ** 2).sum(-1).mean()
+        r = self.mixed_residual(s, phi, grad_phi)
+        return mismatch + np.sqrt(phi.shape[0]) * (r**2).mean()
 
     def weak_residual(self, u_fn, a_fn, centers, f_fn=None, dtype=torch.float64):
         """Residuals of a pair of functions, with the gradient of ``u`` by automatic differentiation.

@@ -130,6 +130,9 @@ class WeakPDE(BaseEstimator):
     """Base of the weak-form physics objects: parameters, registry, test functions, checks.
 
     A subclass defines ``domain`` (a tuple of ``(low, high)`` per coordinate),
+    ``test_domain`` (where centres are drawn), ``coordinate_names``, optionally
+    ``test_dims`` (the leading coordinates the test functions vary in; default
+    all),
     stores its ``__init__`` arguments unchanged (``get_params``/``clone``
     work) and registers itself under its class name in
     :data:`opkit.registry.PHYSICS`.
@@ -223,16 +226,47 @@ class WeakPDE(BaseEstimator):
             :math:`\xi_j + R q`.
         phi : torch.Tensor, shape (n_centers, n_quadrature)
         grad_phi : torch.Tensor, shape (n_centers, n_quadrature, dim)
-            :math:`\varphi'(r)\,(x - \xi_j)/(r R^2)`, in the domain's units.
+            :math:`\varphi'(r)\,(x - \xi_j)/(r R^2)`, in the domain's units
+            (zero along coordinates beyond the subclass's ``test_dims``, if it
+            sets one: Burgers tests in x only, at a fixed t).
         """
         radius = self.check_radius(dtype)
-        dim = len(self.domain)
+        dim = int(getattr(self, "test_dims", len(self.domain)))
         q = torch.as_tensor(reference_rule(int(self.n_quadrature), dim), dtype=torch.float64)
         c = torch.as_tensor(np.asarray(centers), dtype=torch.float64)
+        r = q.norm(dim=-1)
+        # Coordinates beyond ``test_dims`` (time for Burgers) stay at the centre's value.
+        q = torch.cat([q, q.new_zeros(len(q), c.shape[-1] - dim)], dim=-1)
         # Offsets are formed in float64 and the points cast once, so the rounding of
         # the points is that of float32 itself, not of a float32 subtraction.
         points = c[:, None, :] + radius * q[None]
-        r = q.norm(dim=-1)
         phi = wendland(r, dim).expand(len(c), -1)
         grad = (wendland_derivative(r, dim)[:, None] * q / radius).expand(len(c), -1, -1)
         return points.to(device, dtype), phi.to(device, dtype), grad.to(device, dtype)
+
+    def loss(self, r, per_sample=False):
+        r"""DGenNO's residual loss: batch mean of :math:`\|r\|_2` plus the sum of the ``top_k`` largest :math:`r_j^2`.
+
+        ``top_k`` is the subclass's parameter (0 drops the term); the sum
+        depends on the batch size, as DGenNO's.
+
+        Parameters
+        ----------
+        r : torch.Tensor, shape (batch, n_centers)
+        per_sample : bool, default=False
+            Take the ``top_k`` largest squares of each row (sample) and average
+            the rows' losses, so that each sample's loss is that of a batch of
+            one (the inverse problem, where rows are independent problems).
+
+        Returns
+        -------
+        torch.Tensor, scalar
+        """
+        if per_sample:
+            k = min(int(self.top_k), r.shape[-1])
+            top = torch.topk(r**2, k, dim=-1).values.sum(-1) if k > 0 else r.new_zeros(r.shape[:-1])
+            return (r.norm(dim=-1) + top).mean()
+        squares = (r**2).flatten()
+        k = min(int(self.top_k), squares.numel())
+        top = torch.topk(squares, k).values.sum() if k > 0 else squares.new_zeros(())
+        return r.norm(dim=-1).mean() + top
