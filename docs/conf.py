@@ -29,7 +29,7 @@ autodoc_default_options = {
     "members": True,
     "inherited-members": False,
     # scikit-learn's metadata-routing setters are generated, not opkit API.
-    "exclude-members": "set_fit_request,set_predict_request,set_score_request",
+    "exclude-members": "set_fit_request,set_predict_request,set_score_request,set_inverse_transform_request,set_transform_request",
 }
 numpydoc_show_class_members = False
 numpydoc_validation_checks = set()

@@ -1,6 +1,6 @@
 """
 Fine-tuning a small pretrained scOT on a few trajectories with PoseidonRegressor
-===============================================================================
+================================================================================
 
 :class:`opkit.PoseidonRegressor` is Poseidon's scalable operator transformer
 (scOT): a SwinV2 U-Net whose LayerNorms are conditioned on the lead time, so

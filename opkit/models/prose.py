@@ -497,7 +497,7 @@ class PROSE(OpkitEstimator):
 
     # -- scores --------------------------------------------------------------------------------
     def score(self, X, y, sample_weight=None):
-        """``1 - `` the mean relative L2 error of the trajectory at y's times (higher is better).
+        """One minus the mean relative L2 error of the trajectory at y's times (higher is better).
 
         Parameters
         ----------
