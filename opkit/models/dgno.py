@@ -113,7 +113,7 @@ class DGNOSolver(OpkitEstimator):
         residual's gradient, orders of magnitude above the reconstruction's,
         otherwise drives the encoder into tanh saturation within a few
         hundred steps: every β goes to the same corner of (-1, 1)^d and the
-        decoders see one input (measured: |β| 0.99, spread 0.03 across
+        decoders see one input (measured: abs(β) 0.99, spread 0.03 across
         samples, u error above that of the mean solution). 1.0 is DGenNO's
         single rate.
     {params_doc(CORE_PARAMS)}
