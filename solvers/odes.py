@@ -67,6 +67,8 @@ from typing import Callable
 import numpy as np
 import xarray as xr
 
+from opkit.io._equations import parse_equation
+
 from ._cli import run_cli
 from ._spec import BlowUpError, Parameter, SolverSpec
 
@@ -187,43 +189,6 @@ def infix(field):
     '10.1*(u_1 - u_0)'
     """
     return " | ".join(_infix(t)[0] for t in field)
-
-
-def parse_equation(text, dim=None):
-    """Parse an ``equation`` string back into sympy expressions, one per component.
-
-    Parameters
-    ----------
-    text : str
-        Infix text as written by :func:`infix` (components separated by ``" | "``).
-    dim : int, optional
-        Expected number of components.
-
-    Returns
-    -------
-    list of sympy.Expr
-        In the symbols ``u_0 ... u_{d-1}`` (``sympy.Symbol("u_0")`` etc.).
-
-    Raises
-    ------
-    ValueError
-        A component sympy cannot parse (the message names it), or not ``dim``
-        components.
-    """
-    import sympy  # lazy: ``--help`` must not import it
-
-    parts = [part.strip() for part in str(text).split("|")]
-    if dim is not None and len(parts) != dim:
-        raise ValueError(f"equation has {len(parts)} components, expected {dim}: {text!r}")
-    names = {f"u_{i}": sympy.Symbol(f"u_{i}") for i in range(max(dim or 0, len(parts), 8))}
-    names.update({"sin": sympy.sin, "cos": sympy.cos})
-    out = []
-    for k, part in enumerate(parts):
-        try:
-            out.append(sympy.sympify(part, locals=names))
-        except (sympy.SympifyError, SyntaxError, TypeError) as exc:
-            raise ValueError(f"component {k} of the equation, {part!r}, does not parse: {exc}") from None
-    return out
 
 
 def _float_tokens(v):

@@ -305,7 +305,7 @@ def infix_to_prefix(text, dim=None):
     -------
     list of str
     """
-    from solvers.odes import parse_equation
+    from opkit.io._equations import parse_equation
 
     exprs = parse_equation(text, dim)
     return sympy_to_prefix(exprs, max_var=max(len(exprs), dim or 0))
