@@ -123,7 +123,7 @@ def test_fused_attention_matches_literal_formula():
             p.normal_(0, 0.3)
     assert block.shift == 2 and block.attn_mask.shape == (4, 16, 16)
     # regions of a shifted window never attend to each other
-    assert set(block.attn_mask.unique().tolist()) == {-100.0, 0.0}
+    assert set(block.attn_mask.unique().tolist()) == {-200.0, 0.0}  # published: -100 added twice
     x = torch.randn(2, 4, 16, 12)
     torch.testing.assert_close(block.attention(x, block.attn_mask), literal_attention(block, x, block.attn_mask),
                                rtol=1e-5, atol=1e-5)

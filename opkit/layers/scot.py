@@ -242,6 +242,15 @@ def _norm(config, dim, eps=1e-5):
     return TimeLayerNorm(dim, eps) if config.use_conditioning else PlainLayerNorm(dim, eps=eps)
 
 
+#: Logit added between tokens of different regions of a shifted window. Swin's
+#: mask is -100, but the Hugging Face Swinv2 attention under the published scOT
+#: (transformers 4.29.2, as pinned, to 4.35.2 at least) adds it twice. It is not
+#: a hard mask: cosine logits reach 100 + 16, so -100 and -200 give different
+#: outputs where a head's logit scale is near its clamp, and the published
+#: checkpoints were trained with -200.
+_SHIFT_MASK = -200.0
+
+
 def _windows(x, w):
     """(B, H, W, C) -> (B, nW, w*w, C), windows in row-major order."""
     b, h, wd, c = x.shape
@@ -376,7 +385,7 @@ class SwinBlock(nn.Module):
                 count += 1
         ids = _windows(region, w)[0, :, :, 0]  # (nW, N)
         diff = ids.unsqueeze(1) - ids.unsqueeze(2)
-        return torch.where(diff != 0, torch.tensor(-100.0), torch.tensor(0.0))
+        return torch.where(diff != 0, torch.tensor(_SHIFT_MASK), torch.tensor(0.0))
 
     def forward(self, x, time):
         """``x`` (B, H, W, C) -> (B, H, W, C)."""
