@@ -24,48 +24,13 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import time
-import warnings
-from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from scot_peer import CONFIGS, random_state  # noqa: E402
+from scot_peer import CONFIGS, import_peer, random_state
 
-from opkit.layers.scot import ScOT, ScOTConfig  # noqa: E402
-
-
-def load_peer(src, site):
-    """The published ``ScOT`` and ``ScOTConfig`` classes, or the reason they are unavailable.
-
-    Parameters
-    ----------
-    src : str or None
-        Folder holding ``scOT/model.py`` of camlab-ethz/poseidon.
-    site : str or None
-        Extra site-packages folder (appended to ``sys.path``) with transformers.
-
-    Returns
-    -------
-    tuple
-        ``(ScOT, ScOTConfig, None)`` or ``(None, None, reason)``.
-    """
-    if src is None:
-        return None, None, "no --peer-src given"
-    if not (Path(src) / "scOT" / "model.py").is_file():
-        return None, None, f"--peer-src {src} holds no scOT/model.py"
-    if site is not None:
-        sys.path.append(str(site))
-    sys.path.insert(0, str(src))
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            from scOT.model import ScOT as PeerScOT, ScOTConfig as PeerConfig
-    except ImportError as err:
-        return None, None, f"the published scOT does not import ({err}); pass --peer-site with transformers"
-    return PeerScOT, PeerConfig, None
+from opkit.layers.scot import ScOT, ScOTConfig
 
 
 def timed(fn):
@@ -90,9 +55,10 @@ def main(argv=None):
     nets = {"opkit": ScOT(ScOTConfig.from_dict(config))}
     state = random_state(nets["opkit"].state_dict(), 1)
     nets["opkit"].load_state_dict(state)
-    PeerScOT, PeerConfig, reason = load_peer(args.peer_src, args.peer_site)
-    if PeerScOT is None:
-        print(f"published scOT unavailable, timing opkit only: {reason}")
+    try:
+        PeerScOT, PeerConfig = import_peer(args.peer_src, args.peer_site)
+    except ImportError as err:
+        print(f"published scOT unavailable, timing opkit only: {err}")
     else:
         peer = PeerScOT(PeerConfig(**config))
         peer.load_state_dict(state, strict=True)

@@ -41,9 +41,9 @@ two stages, a padded 6^2 grid, a clamped 3^2 window, 3 -> 2 channels with
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import sys
+import warnings
 from pathlib import Path
 
 import torch
@@ -199,13 +199,47 @@ def _compare(folder, model, forward):
     return worst
 
 
-def _peer_import(src):
-    if src is None or not (Path(src) / "scOT" / "model.py").is_file():
-        raise SystemExit(f"--peer-src must be a folder holding scOT/model.py of camlab-ethz/poseidon, got {src}")
-    sys.path.insert(0, str(Path(src)))
-    from scOT.model import ScOT, ScOTConfig  # the published implementation, an optional peer
+def import_peer(src, site=None):
+    """The published ``ScOT`` and ``ScOTConfig`` classes, imported from a checkout.
 
+    Parameters
+    ----------
+    src : str or os.PathLike
+        Folder holding ``scOT/model.py`` of camlab-ethz/poseidon.
+    site : str or os.PathLike, optional
+        A site-packages folder with ``transformers``, appended to ``sys.path``.
+
+    Returns
+    -------
+    tuple of type
+        ``(ScOT, ScOTConfig)``.
+
+    Raises
+    ------
+    ImportError
+        No ``scOT/model.py`` under ``src``, or it does not import.
+    """
+    if src is None or not (Path(src) / "scOT" / "model.py").is_file():
+        raise ImportError(f"the peer source must be a folder holding scOT/model.py of camlab-ethz/poseidon, "
+                          f"got {src}")
+    if site is not None:
+        sys.path.append(str(site))
+    sys.path.insert(0, str(Path(src)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            from scOT.model import ScOT, ScOTConfig  # the published implementation, an optional peer
+        except ImportError as err:
+            raise ImportError(f"the published scOT under {src} does not import ({err}); it needs transformers "
+                              f"(4.35.2 was used)") from err
     return ScOT, ScOTConfig
+
+
+def _peer_import(src):
+    try:
+        return import_peer(src)
+    except ImportError as err:
+        raise SystemExit(str(err)) from err
 
 
 def peer_write(args):
