@@ -2,6 +2,7 @@
 
 import json
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -123,7 +124,7 @@ def test_fused_attention_matches_literal_formula():
             p.normal_(0, 0.3)
     assert block.shift == 2 and block.attn_mask.shape == (4, 16, 16)
     # regions of a shifted window never attend to each other
-    assert set(block.attn_mask.unique().tolist()) == {-100.0, 0.0}
+    assert set(block.attn_mask.unique().tolist()) == {-200.0, 0.0}  # published: -100 added twice
     x = torch.randn(2, 4, 16, 12)
     torch.testing.assert_close(block.attention(x, block.attn_mask), literal_attention(block, x, block.attn_mask),
                                rtol=1e-5, atol=1e-5)
@@ -149,3 +150,37 @@ def test_spectral_resample_is_exact_on_band_limited_fields():
     xx, yy = np.meshgrid(m, m, indexing="ij")
     np.testing.assert_allclose(up[0, 0].numpy(), np.sin(2 * np.pi * xx) * np.cos(4 * np.pi * yy) + 0.3, atol=1e-12)
     torch.testing.assert_close(spectral_resample(up, 16), field)
+
+
+PEER = Path(__file__).parent / "data" / "scot_peer_small"
+
+
+def test_published_scot_checkpoint_matches():
+    """A checkpoint and outputs written by the published scOT (see tests/data/scot_peer_small/README.md)."""
+    from safetensors.torch import load_file
+
+    net = ScOT(ScOTConfig.from_json(PEER)).eval()
+    assert load_foreign_weights(net, PEER / "model.safetensors") == []  # strict: no missing or unexpected key
+    io = load_file(str(PEER / "io.safetensors"))
+
+    def rel(got, ref):
+        return ((got - ref).abs().max() / ref.abs().max()).item()
+
+    with torch.no_grad():
+        assert rel(net(io["x"], io["time"]), io["output"]) <= 1e-4
+        assert rel(net(io["x_resampled"], io["time"]), io["output_resampled"]) <= 1e-4
+        # float64, logit scales above the clamp, constant position bias: the mask value decides
+        state = dict(net.state_dict())
+        state.update({k[len("harsh."):]: v for k, v in io.items() if k.startswith("harsh.")})
+        for key in state:
+            if key.endswith("continuous_position_bias_mlp.2.weight"):
+                state[key] = torch.zeros_like(state[key])
+        net.load_state_dict(state)
+        net.double()
+        x, time = io["x"].double(), io["time"].double()
+        assert rel(net(x, time), io["output_float64_harsh"]) <= 1e-8
+        blocks = [m for m in net.modules() if isinstance(m, SwinBlock) and m.attn_mask is not None]
+        assert len(blocks) == 4  # shifted blocks of stages 0 and 1, encoder and decoder
+        for block in blocks:
+            block.attn_mask /= 2  # Swin's single -100
+        assert rel(net(x, time), io["output_float64_harsh"]) > 1e-2
