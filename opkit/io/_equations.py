@@ -17,7 +17,7 @@ def parse_equation(text, dim=None):
     Parameters
     ----------
     text : str
-        Infix text as written by :func:`infix` (components separated by ``" | "``).
+        Infix text as written by :func:`solvers.odes.infix` (components separated by ``" | "``).
     dim : int, optional
         Expected number of components.
 
