@@ -99,7 +99,7 @@ def main(argv=None):
         med = {name: statistics.median(v) for name, v in times.items()}
         line = "  ".join(f"{name} {med[name]:.3f} s" for name in nets)
         if "published" in med:
-            line += f"  ratio opkit/published {med['opkit'] / med['published']:.2f}"
+            line += f"  ratio opkit:published {med['opkit'] / med['published']:.2f}"
         print(f"{label:>17}: {line}")
 
 

@@ -274,7 +274,9 @@ def test_max_speed_is_the_largest_velocity_magnitude(stepper):
 def test_mixed_step_counts_in_one_block_match_solo_runs(backend, dtype):
     # Samples of different speeds need different substep counts; ETDRK4 runs
     # them in one block with per-sample coefficients, samples dropping out as
-    # they reach their count. Each must come out bit for bit as when run alone.
+    # they reach their count. Each must come out bit for bit as when run alone
+    # with numpy's FFT; torch's FFT picks its kernel by batch size (MKL or
+    # pocketfft plans differ), so there the block matches to round-off only.
     n = 32
     op = ns.NavierStokes2D(n, viscosity=1e-3, forcing=ns.fno_forcing(n), cfl=1.0, backend=backend, dtype=dtype)
     s0 = _grf_state(op, n_samples=5) * np.array([1.0, 2.5, 0.4, 1.7, 3.3])[:, None, None]
@@ -288,7 +290,11 @@ def test_mixed_step_counts_in_one_block_match_solo_runs(backend, dtype):
     for i in range(5):
         alone = op.advance(s0[i : i + 1], 0.0, 1.0)
         assert op.last_steps[0] == steps[i]
-        assert np.array_equal(alone[0], out[i])
+        if backend == "numpy":
+            assert np.array_equal(alone[0], out[i])
+        else:
+            eps = np.finfo(dtype).eps
+            assert np.abs(alone[0] - out[i]).max() <= 100 * eps * np.abs(out[i]).max()
     # and each is the solution to ETDRK4's accuracy at 1 to 7 steps per unit
     # time (Courant number 1; 0.8e-4 to 3.6e-4 measured) against dt = 1/256
     # (7e-11 from dt = 1/512)
