@@ -282,3 +282,19 @@ def test_csv_mesh_runs_through_the_solver(tmp_path):
     from_csv = er.generate(params, np.array([0]), sample_rngs(0, [0])).macro_stress.values
     direct = er.solve(PeriodicRVE(mesh), er.macro_strains(0, [0]), n_increments=1)["macro_stress"]
     np.testing.assert_allclose(from_csv, direct, rtol=1e-12)
+
+
+def test_non_periodic_csv_mesh_is_refused_naming_coordinates_and_writes_nothing(tmp_path):
+    mesh = rectangular_mesh(np.linspace(-0.5, 0.5, 4))
+    nodes = mesh.nodes.values.copy()
+    on_right = np.flatnonzero(np.isclose(nodes[:, 0], 0.5) & np.isclose(nodes[:, 1], 0.0))
+    nodes[on_right, 1] = 0.02  # a mid-edge node slides along the right edge
+    np.savetxt(tmp_path / "n.csv", nodes, delimiter=",", fmt="%.17g")
+    rows = np.column_stack([np.arange(1, mesh.sizes["element"] + 1), mesh.material_id.values + 1, mesh.connectivity.values + 1])
+    np.savetxt(tmp_path / "e.csv", rows, delimiter=",", fmt="%d")
+    out_dir = tmp_path / "out"
+    out_dir.mkdir()
+    with pytest.raises(ValueError, match=r"not periodic.*\(0\.5, 0\.02\)"):
+        generate_dataset(er.SOLVER, out_dir / "bad.nc", 2, progress=False, mesh_nodes=str(tmp_path / "n.csv"),
+                         mesh_elements=str(tmp_path / "e.csv"))
+    assert list(out_dir.iterdir()) == []
