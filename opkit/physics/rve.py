@@ -568,6 +568,7 @@ class PeriodicRVE:
         inv[..., 0, 0], inv[..., 1, 1] = J[..., 1, 1] / det, J[..., 0, 0] / det
         inv[..., 0, 1], inv[..., 1, 0] = -J[..., 0, 1] / det, -J[..., 1, 0] / det
         dNdx = np.einsum("qla,eqda->eqld", dN, inv)  # d N_l / d x_d
+        self.shape_gradients = dNdx  # (element, gauss point, local node, x/y)
         E, nl = self.connectivity.shape
         self.n_elements = E
         self.n_nodes = len(self.nodes)
