@@ -13,7 +13,7 @@ import numbers
 
 import numpy as np
 
-__all__ = ["SEEDING", "check_seed", "sample_rng", "sample_rngs"]
+__all__ = ["SEEDING", "check_seed", "run_seed", "sample_rng", "sample_rngs"]
 
 #: Human-readable description of the seeding scheme, stored in every file.
 SEEDING = (
@@ -87,3 +87,29 @@ def sample_rngs(seed, indices):
     list of numpy.random.Generator
     """
     return [sample_rng(seed, int(i)) for i in np.asarray(indices).ravel()]
+
+
+def run_seed(rng):
+    """The run seed behind a per-sample generator (:func:`sample_rng`).
+
+    The machinery passes generators, not the seed; draws shared by a group of
+    samples (an equation, a Latin-hypercube design) need the seed itself.
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        A generator made by :func:`sample_rng`.
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    ValueError
+        If ``rng`` was not made by :func:`sample_rng`.
+    """
+    seq = getattr(rng.bit_generator, "seed_seq", None)
+    if not isinstance(seq, np.random.SeedSequence) or len(seq.spawn_key) != 1:
+        raise ValueError("expected a per-sample generator of solvers._seed.sample_rng")
+    return seq.entropy

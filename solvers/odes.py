@@ -70,6 +70,7 @@ import xarray as xr
 from opkit.io._equations import parse_equation
 
 from ._cli import run_cli
+from ._seed import run_seed
 from ._spec import BlowUpError, Parameter, SolverSpec
 
 __all__ = [
@@ -744,10 +745,10 @@ def _run_seed(rng):
     The machinery passes generators, not the seed; the equation shared by a
     group of samples needs the seed itself.
     """
-    seq = getattr(rng.bit_generator, "seed_seq", None)
-    if not isinstance(seq, np.random.SeedSequence) or len(seq.spawn_key) != 1:
-        raise ValueError("solvers.odes needs the per-sample generators of solvers._seed.sample_rng")
-    return seq.entropy
+    try:
+        return run_seed(rng)
+    except ValueError:
+        raise ValueError("solvers.odes needs the per-sample generators of solvers._seed.sample_rng") from None
 
 
 def _solver_options(params):

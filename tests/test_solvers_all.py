@@ -25,14 +25,15 @@ TINY = {
     "euler": dict(resolution=8, solver_resolution=16, n_times=3, final_time=0.02),
     "odes": dict(families="lorenz", n_times=5, final_time=0.5, n_input_times=2, states_per_equation=1),
     "darcy": dict(resolution=11, solver_resolution=41, grf_modes=41),
+    "elasticity_rve": dict(n_elements=4, n_increments=1),
     "helmholtz": dict(resolution=9, solver_resolution=33),
     "navier_stokes": dict(resolution=16, solver_resolution=32, ic_resolution=32, t_end=2.0),
     "poisson": dict(resolution=9, solver_resolution=33),
     "wave": dict(resolution=16, solver_resolution=32, n_times=3, record_interval=0.02),
 }
 BC_VALUES = {"periodic", "dirichlet", "neumann"}
-#: Solvers whose fields have no spatial dims (ODE trajectories), so no bc_* to carry.
-NON_SPATIAL = {"odes"}
+#: Solvers whose fields have no spatial dims (ODE trajectories; RVE fields at nodes and Gauss points), so no bc_* to carry.
+NON_SPATIAL = {"odes", "elasticity_rve"}
 
 
 def solver_modules():
