@@ -43,7 +43,7 @@ def snapshot_dataset(rve, strains, out):
     ds = rve.to_dataset()
     ds["macro_strain"] = as_strains(strains)
     ds["displacement"] = (("sample", "node", "component"), np.asarray(out["displacement"]))
-    ds["stress"] = (("sample", "gauss_point", "voigt"), np.asarray(out["stress"]))
+    ds["stress"] = (("sample", "gauss_point", "strain"), np.asarray(out["stress"]))
     return ds
 
 

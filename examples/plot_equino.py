@@ -37,7 +37,7 @@ fe_train, fe_test = solve(rve, train.values), solve(rve, test.values)
 snapshots = rve.to_dataset()
 snapshots["macro_strain"] = train
 snapshots["displacement"] = (("sample", "node", "component"), fe_train["displacement"])
-snapshots["stress"] = (("sample", "gauss_point", "voigt"), fe_train["stress"])
+snapshots["stress"] = (("sample", "gauss_point", "strain"), fe_train["stress"])
 
 # %%
 # Fit: the bases come from the snapshots, training only sees the constitutive

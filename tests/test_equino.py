@@ -35,9 +35,9 @@ def snapshots(rve, macro_strain):
     ds["macro_strain"] = strains(macro_strain)
     ds["macro_stress"] = (("sample", "strain"), np.asarray(out["macro_stress"]), {"units": "MPa"})
     ds["displacement"] = (("sample", "node", "component"), np.asarray(out["displacement"]))
-    ds["stress"] = (("sample", "gauss_point", "voigt"), np.asarray(out["stress"]), {"units": "MPa"})
+    ds["stress"] = (("sample", "gauss_point", "strain"), np.asarray(out["stress"]), {"units": "MPa"})
     ds.attrs.update(opkit_inputs="macro_strain", opkit_outputs="macro_stress")
-    return ds.assign_coords(component=["x", "y"], voigt=LABELS)
+    return ds.assign_coords(component=["x", "y"])
 
 
 @pytest.fixture(scope="module")
@@ -126,8 +126,8 @@ def test_outputs_follow_the_input_kind(data, fitted):
     # Components in another order are put back in [xx, yy, xy].
     np.testing.assert_allclose(fitted.predict(test.macro_strain.sel(strain=["xy", "xx", "yy"])), da.values, rtol=1e-13)
     fields = fitted.predict_fields(test.macro_strain)
-    assert set(fields.data_vars) >= {"displacement", "strain", "stress", "stress_constitutive"}
-    assert fields.stress.dims == ("sample", "gauss_point", "voigt")
+    assert set(fields.data_vars) >= {"displacement", "micro_strain", "stress", "stress_constitutive"}
+    assert fields.stress.dims == ("sample", "gauss_point", "strain") and fields.displacement.dims[1:] == ("node", "component")
     # The homogenised stress is the volume average of the equilibrated micro stress.
     w = fields.gauss_weight.values
     average = np.einsum("g,sgc->sc", w, fields.stress.values) / w.sum()

@@ -623,13 +623,13 @@ class EquiNO(OpkitEstimator):
         xarray.Dataset
             ``displacement`` (sample, node, component): ``eps . x + phi_u b_u``
             (total, periodic fluctuation zero at the pinned corner);
-            ``strain`` (sample, gauss_point, voigt): ``eps + phi_strain b_u``,
-            voigt = [xx, yy, xy] (engineering shear; a dim of its own, since a
-            variable cannot share its name with a dim); ``stress`` (sample,
-            gauss_point, voigt): the equilibrated
+            ``micro_strain`` (sample, gauss_point, strain): ``eps + phi_strain b_u``
+            (engineering shear; named as in the ``solvers.elasticity_rve`` file,
+            since a variable cannot share its name with the ``strain`` dim);
+            ``stress`` (sample, gauss_point, strain): the equilibrated
             ``phi_stress b_stress``; ``stress_constitutive``: the constitutive
-            law at ``strain`` (their difference is what training minimised);
-            ``macro_stress`` (sample, voigt); Gauss-point ``x``, ``y``
+            law at ``micro_strain`` (their difference is what training
+            minimised); ``macro_stress`` (sample, strain); Gauss-point
             coordinates and weights.
         """
         strain, spec, coord = self._query(X)
@@ -643,19 +643,19 @@ class EquiNO(OpkitEstimator):
         disp = (macro + model.fluctuation(b_u).cpu().numpy()).reshape(n, -1, 2)
         samples = coord if coord is not None else np.arange(n)
         gp = np.asarray(self.rve_.gauss_points)
-        micro = ("sample", "gauss_point", "voigt")
+        micro = ("sample", "gauss_point", "strain")
         mpa = {"units": "MPa"}
         return xr.Dataset(
             {
                 "displacement": (("sample", "node", "component"), disp, {"units": "1"}),
-                "strain": (micro, micro_strain.cpu().numpy(), {"units": "1", "long_name": "engineering strain"}),
+                "micro_strain": (micro, micro_strain.cpu().numpy(), {"units": "1", "long_name": "engineering strain"}),
                 "stress": (micro, micro_stress, {**mpa, "long_name": "equilibrated stress (POD stress basis)"}),
                 "stress_constitutive": (micro, constitutive,
                                         {**mpa, "long_name": "constitutive stress at the micro strain"}),
-                "macro_stress": (("sample", "voigt"), (b_stress @ model.mean_stress).cpu().numpy(), mpa),
+                "macro_stress": (("sample", "strain"), (b_stress @ model.mean_stress).cpu().numpy(), mpa),
                 "gauss_weight": (("gauss_point",), np.asarray(self.rve_.gauss_weights)),
             },
-            coords={"sample": samples, "voigt": list(STRAIN_LABELS), "component": ["x", "y"],
+            coords={"sample": samples, "strain": list(STRAIN_LABELS), "component": ["x", "y"],
                     "gauss_x": ("gauss_point", gp[:, 0]), "gauss_y": ("gauss_point", gp[:, 1])},
         )
 
