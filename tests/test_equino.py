@@ -199,5 +199,7 @@ def test_bad_input(data, fitted):
         EquiNO(**QUICK).fit(snapshots=train.drop_vars("connectivity"))
     with pytest.raises(ValueError, match="n_modes=20 exceeds the rank"):
         EquiNO(**{**QUICK, "n_modes": 20}).fit(snapshots=train)
+    with pytest.raises(ValueError, match="loss_scaling"):
+        EquiNO(**{**QUICK, "loss_scaling": "none"}).fit(snapshots=train)
     with pytest.raises(ValueError, match="needs X"):
         EquiNO(**QUICK).fit(y=train.macro_stress, snapshots=train)

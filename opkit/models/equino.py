@@ -112,8 +112,9 @@ def equino_bases(rve, snapshots, n_modes: int) -> dict:
         ``G`` and re-orthonormalised in the plain (unweighted) Euclidean inner
         product, in which that projection is orthogonal; ``coef_u``, ``coef_stress``
         (n_snapshots, r): the snapshots' coefficients; ``singular_u``,
-        ``singular_stress``: the snapshots' singular values; ``stress_rms``: the
-        root mean square of the snapshot stresses.
+        ``singular_stress``: the snapshots' singular values; ``stress_rms``,
+        ``stress_rms_component`` (3,): the root mean square of the snapshot
+        stresses, over all components and per component.
 
     Raises
     ------
@@ -160,6 +161,7 @@ def equino_bases(rve, snapshots, n_modes: int) -> dict:
         "coef_u": (phi_free.T @ free).T, "coef_stress": (phi_stress.T @ flat).T,
         "singular_u": singular_u, "singular_stress": singular_stress,
         "stress_rms": float(np.sqrt(np.mean(stress**2))),
+        "stress_rms_component": np.sqrt(np.mean(stress**2, axis=(0, 1))),
     }
 
 
@@ -270,22 +272,25 @@ class EquiNONetwork(torch.nn.Module):
 
 
 class _ConstitutiveStep:
-    """Loss of a batch of macro strains: mean ``(sigma_c(eps(b_u)) - phi_stress b_stress)^2`` (+ data term).
+    """Loss of a batch of macro strains: mean ``((sigma_c(eps(b_u)) - phi_stress b_stress) / s)^2`` (+ data term).
 
-    Both terms are divided by the square of the snapshots' RMS stress, so that
-    the loss is dimensionless (the minimiser is unchanged).
+    ``s`` is the snapshots' RMS stress: one number (``loss_scaling="global"``,
+    the published plain mean made dimensionless) or one per component
+    (``"component"``), which gives the shear stress, some twenty times smaller
+    than the normal stresses in a fibre composite, the same weight.
     """
 
-    def __init__(self, law, stress_scale: float, w_data: float):
-        self.law, self.scale2, self.w_data = law, float(stress_scale) ** 2, float(w_data)
+    def __init__(self, law, stress_scale, w_data: float):
+        self.law, self.scale, self.w_data = law, torch.as_tensor(np.asarray(stress_scale, dtype=np.float64)), float(w_data)
 
     def __call__(self, module, batch):
         strain = batch["x"]
+        scale = self.scale.to(strain.device, strain.dtype)
         b_u, b_stress = module.coefficients(strain)
         mismatch = self.law(module.micro_strain(strain, b_u)) - module.micro_stress(b_stress)
-        terms = {"constitutive": (mismatch**2).mean() / self.scale2}
+        terms = {"constitutive": ((mismatch / scale) ** 2).mean()}
         if "y" in batch:
-            terms["data"] = self.w_data * ((b_stress @ module.mean_stress - batch["y"]) ** 2).mean() / self.scale2
+            terms["data"] = self.w_data * (((b_stress @ module.mean_stress - batch["y"]) / scale) ** 2).mean()
         return terms
 
 
@@ -326,6 +331,11 @@ class EquiNO(OpkitEstimator):
         L-BFGS iterations of the ``refine`` stage (0: Adam only), run in
         chunks of at most 25 (one history entry each; the L-BFGS memory is
         kept across chunks).
+    loss_scaling : {{"component", "global"}}, default="component"
+        The mismatch of each stress component is divided by the snapshots' RMS
+        of that component (``"component"``: shear weighs as much as the normal
+        stresses), or all by one RMS (``"global"``: the published plain mean
+        over Gauss points and components, up to a constant factor).
     lbfgs_history_size : int, default=50
         Correction pairs L-BFGS keeps (strong Wolfe line search).
     dtype : {{"float64", "float32"}}, default="float64"
@@ -341,7 +351,8 @@ class EquiNO(OpkitEstimator):
         The RVE used (``rve`` or the one built from the snapshots).
     bases_ : dict
         ``n_modes``, ``singular_u``, ``singular_stress`` (snapshot singular
-        values, as lists) and ``stress_rms``, the stress scale of the loss.
+        values, as lists), ``stress_rms`` and ``stress_rms_component``, the
+        stress scales of the loss.
     output_spec_ : FieldSpec
         Name, attributes and labels of the predicted stress (from ``y``, else
         ``macro_stress`` in MPa).
@@ -379,7 +390,8 @@ class EquiNO(OpkitEstimator):
     output_kind = "vector"
 
     def __init__(self, rve=None, n_modes=16, hidden=(64, 64, 64, 64), strain_scale=0.04, n_collocation=256,
-                 strain_range=0.04, w_data=1.0, lbfgs_iter=1000, lbfgs_history_size=50, dtype="float64", *,
+                 strain_range=0.04, w_data=1.0, loss_scaling="component", lbfgs_iter=1000, lbfgs_history_size=50,
+                 dtype="float64", *,
                  max_epochs=40, batch_size=10, learning_rate=1e-3, weight_decay=0.0, scheduler="constant",
                  validation_fraction=0.1, early_stopping=False, n_iter_no_change=10, device="auto",
                  random_state=None, verbose=0, warm_start=False, checkpoint_path=None):
@@ -480,6 +492,8 @@ class EquiNO(OpkitEstimator):
             raise TypeError(f"snapshots must be an xarray.Dataset, got {type(snapshots).__name__}")
         if y is not None and X is None:
             raise ValueError("y (homogenised stresses) needs X, the macro strains it belongs to")
+        if self.loss_scaling not in ("component", "global"):
+            raise ValueError(f"loss_scaling must be 'component' or 'global', got {self.loss_scaling!r}")
         if self.dtype not in ("float64", "float32"):
             raise ValueError(f"dtype must be 'float64' or 'float32', got {self.dtype!r}")
         seed = self._seed()
@@ -506,12 +520,14 @@ class EquiNO(OpkitEstimator):
             self.rve_ = rve
             self.bases_ = {"n_modes": n_modes, "singular_u": bases["singular_u"].tolist(),
                            "singular_stress": bases["singular_stress"].tolist(), "stress_rms": bases["stress_rms"],
+                           "stress_rms_component": bases["stress_rms_component"].tolist(),
                            "n_dofs": int(rve.n_dofs), "n_gauss": int(rve.n_gauss)}
             network = self._init_network(self._rebuild_network, seed)
             network.set_bases(bases, rve.gauss_weights, rve.volume)
         network = network.to(device)
         law = self.rve_.stress
-        step = _ConstitutiveStep(law, self.bases_["stress_rms"], float(self.w_data))
+        scale = self.bases_["stress_rms_component"] if self.loss_scaling == "component" else self.bases_["stress_rms"]
+        step = _ConstitutiveStep(law, scale, float(self.w_data))
         source = FieldSource(**fields)
         train_idx, val_idx = self._split_validation(len(source), generator)
         train, val = source.subset(train_idx), (source.subset(val_idx) if len(val_idx) else None)
