@@ -83,6 +83,7 @@ def main(argv=None):
     parser.add_argument("--learning-rate", type=float, default=1e-3)
     parser.add_argument("--scheduler", default="constant")
     parser.add_argument("--loss-scaling", default="component", choices=("component", "global"))
+    parser.add_argument("--gauss-weighting", action="store_true", help="mismatch weighted by the Gauss weights")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -99,8 +100,8 @@ def main(argv=None):
 
     est = EquiNO(n_modes=args.modes, hidden=tuple(args.hidden), n_collocation=args.collocation,
                  max_epochs=args.adam, batch_size=args.collocation, learning_rate=args.learning_rate,
-                 scheduler=args.scheduler, loss_scaling=args.loss_scaling, lbfgs_iter=args.lbfgs, random_state=0,
-                 device="cpu")
+                 scheduler=args.scheduler, loss_scaling=args.loss_scaling, gauss_weighting=args.gauss_weighting,
+                 lbfgs_iter=args.lbfgs, random_state=0, device="cpu")
     start = time.perf_counter()
     est.fit(snapshots=snapshot_dataset(rve, train_strains, train_fe))
     fit_time = time.perf_counter() - start
@@ -129,7 +130,8 @@ def main(argv=None):
     # Micro fields, as the published medians: relative L2 over the Gauss points (weighted), median over samples.
     w = np.asarray(rve.gauss_weights)[None, :]
     micro_fe = np.asarray(test_fe["stress"])
-    micro = np.sqrt((w[..., None] * (fields.stress.values - micro_fe) ** 2).sum(1) / (w[..., None] * micro_fe**2).sum(1))
+    w = w[..., None]
+    micro = np.sqrt((w * (fields.stress.values - micro_fe) ** 2).sum(1) / (w * micro_fe**2).sum(1))
     disp_fe = np.asarray(test_fe["displacement"]) - np.asarray(rve.macro_displacement(test_strains)).reshape(16, -1, 2)
     disp = fields.displacement.values - np.asarray(rve.macro_displacement(test_strains)).reshape(16, -1, 2)
     fluct = np.linalg.norm(disp - disp_fe, axis=1) / np.linalg.norm(disp_fe, axis=1)

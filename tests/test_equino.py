@@ -110,7 +110,8 @@ def test_training_lowers_the_error_against_the_finite_elements(data, fitted):
     after = np.median(relative(fitted.predict(test.macro_strain).values, test.macro_stress.values))
     assert after < 0.5 * before, (before, after)
     assert set(fitted.stage_history_) == {"fit", "refine"}
-    adam, lbfgs = fitted.stage_history_["fit"]["train/constitutive"], fitted.stage_history_["refine"]["train/constitutive"]
+    adam = fitted.stage_history_["fit"]["train/constitutive"]
+    lbfgs = fitted.stage_history_["refine"]["train/constitutive"]
     assert lbfgs[-1] < adam[-1] < adam[0]
     assert all(p.dtype == torch.float64 for p in fitted.model_.parameters())
     assert fitted.n_params_ == 2 * (3 * 16 + 16 + 16 * 16 + 16 + 16 * 6 + 6)
@@ -129,7 +130,8 @@ def test_outputs_follow_the_input_kind(data, fitted):
     np.testing.assert_allclose(fitted.predict(test.macro_strain.sel(strain=["xy", "xx", "yy"])), da.values, rtol=1e-13)
     fields = fitted.predict_fields(test.macro_strain)
     assert set(fields.data_vars) >= {"displacement", "micro_strain", "stress", "stress_constitutive"}
-    assert fields.stress.dims == ("sample", "gauss_point", "strain") and fields.displacement.dims[1:] == ("node", "component")
+    assert fields.stress.dims == ("sample", "gauss_point", "strain")
+    assert fields.displacement.dims[1:] == ("node", "component")
     # The homogenised stress is the volume average of the equilibrated micro stress.
     w = fields.gauss_weight.values
     average = np.einsum("g,sgc->sc", w, fields.stress.values) / w.sum()
@@ -151,6 +153,9 @@ def test_supervised_term(data):
     est = EquiNO(**{**QUICK, "max_epochs": 10, "lbfgs_iter": 10}).fit(train.macro_strain, train.macro_stress,
                                                                       snapshots=train)
     assert "train/data" in est.history_ and est.output_spec_.names == ["macro_stress"]
+    weighted = EquiNO(**{**QUICK, "max_epochs": 3, "lbfgs_iter": 0, "gauss_weighting": True}).fit(snapshots=train)
+    plain = EquiNO(**{**QUICK, "max_epochs": 3, "lbfgs_iter": 0}).fit(snapshots=train)
+    assert weighted.history_["train/constitutive"][0] != plain.history_["train/constitutive"][0]
 
 
 def test_fit_on_a_solver_file_and_opkit_by_name():

@@ -125,7 +125,8 @@ def equino_bases(rve, snapshots, n_modes: int) -> dict:
     """
     missing = [name for name in SNAPSHOT_VARIABLES if name not in snapshots.data_vars]
     if missing:
-        raise ValueError(f"snapshots lack variable(s) {missing}; EquiNO builds its bases from {list(SNAPSHOT_VARIABLES)}")
+        raise ValueError(f"snapshots lack variable(s) {missing}; EquiNO builds its bases from "
+                         f"{list(SNAPSHOT_VARIABLES)}")
     strain = np.asarray(snapshots["macro_strain"].transpose(SAMPLE_DIM, "strain").values, dtype=np.float64)
     disp = np.asarray(snapshots["displacement"].transpose(SAMPLE_DIM, "node", "component").values, dtype=np.float64)
     stress = np.asarray(snapshots["stress"].transpose(SAMPLE_DIM, "gauss_point", ...).values, dtype=np.float64)
@@ -280,15 +281,21 @@ class _ConstitutiveStep:
     than the normal stresses in a fibre composite, the same weight.
     """
 
-    def __init__(self, law, stress_scale, w_data: float):
-        self.law, self.scale, self.w_data = law, torch.as_tensor(np.asarray(stress_scale, dtype=np.float64)), float(w_data)
+    def __init__(self, law, stress_scale, w_data: float, weights=None):
+        self.law, self.w_data = law, float(w_data)
+        self.scale = torch.as_tensor(np.asarray(stress_scale, dtype=np.float64))
+        # Gauss weights scaled to mean 1 (None: every Gauss point alike).
+        self.weights = None if weights is None else torch.as_tensor(np.asarray(weights) / np.mean(weights))[:, None]
 
     def __call__(self, module, batch):
         strain = batch["x"]
         scale = self.scale.to(strain.device, strain.dtype)
         b_u, b_stress = module.coefficients(strain)
         mismatch = self.law(module.micro_strain(strain, b_u)) - module.micro_stress(b_stress)
-        terms = {"constitutive": ((mismatch / scale) ** 2).mean()}
+        squared = (mismatch / scale) ** 2
+        if self.weights is not None:
+            squared = squared * self.weights.to(strain.device, strain.dtype)
+        terms = {"constitutive": squared.mean()}
         if "y" in batch:
             terms["data"] = self.w_data * (((b_stress @ module.mean_stress - batch["y"]) / scale) ** 2).mean()
         return terms
@@ -327,6 +334,9 @@ class EquiNO(OpkitEstimator):
         Weight of the supervised term (mean squared error of the homogenised
         stress, relative to the snapshots' RMS stress squared) when ``fit``
         gets ``y``.
+    gauss_weighting : bool, default=False
+        Weight the mismatch of each Gauss point by its weight (``w_g det J``:
+        the L2 norm over the cell) instead of alike (the published mean).
     lbfgs_iter : int, default=1000
         L-BFGS iterations of the ``refine`` stage (0: Adam only), run in
         chunks of at most 25 (one history entry each; the L-BFGS memory is
@@ -390,8 +400,8 @@ class EquiNO(OpkitEstimator):
     output_kind = "vector"
 
     def __init__(self, rve=None, n_modes=16, hidden=(64, 64, 64, 64), strain_scale=0.04, n_collocation=256,
-                 strain_range=0.04, w_data=1.0, loss_scaling="component", lbfgs_iter=1000, lbfgs_history_size=50,
-                 dtype="float64", *,
+                 strain_range=0.04, w_data=1.0, loss_scaling="component", gauss_weighting=False, lbfgs_iter=1000,
+                 lbfgs_history_size=50, dtype="float64", *,
                  max_epochs=40, batch_size=10, learning_rate=1e-3, weight_decay=0.0, scheduler="constant",
                  validation_fraction=0.1, early_stopping=False, n_iter_no_change=10, device="auto",
                  random_state=None, verbose=0, warm_start=False, checkpoint_path=None):
@@ -527,7 +537,8 @@ class EquiNO(OpkitEstimator):
         network = network.to(device)
         law = self.rve_.stress
         scale = self.bases_["stress_rms_component"] if self.loss_scaling == "component" else self.bases_["stress_rms"]
-        step = _ConstitutiveStep(law, scale, float(self.w_data))
+        weights = self.rve_.gauss_weights if self.gauss_weighting else None
+        step = _ConstitutiveStep(law, scale, float(self.w_data), weights)
         source = FieldSource(**fields)
         train_idx, val_idx = self._split_validation(len(source), generator)
         train, val = source.subset(train_idx), (source.subset(val_idx) if len(val_idx) else None)
