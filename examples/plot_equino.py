@@ -41,13 +41,15 @@ snapshots["stress"] = (("sample", "gauss_point", "strain"), fe_train["stress"])
 
 # %%
 # Fit: the bases come from the snapshots, training only sees the constitutive
-# law at 64 Latin-hypercube collocation strains (Adam, then L-BFGS).
-est = EquiNO(n_modes=6, hidden=(32, 32), n_collocation=64, max_epochs=200, batch_size=64, lbfgs_iter=150,
-             random_state=0, device="cpu")
+# law at 32 Latin-hypercube collocation strains (Adam, then L-BFGS).
+est = EquiNO(n_modes=6, hidden=(32, 32), n_collocation=32, max_epochs=100, batch_size=32, learning_rate=3e-3,
+             lbfgs_iter=150, random_state=0, device="cpu")
 est.fit(snapshots=snapshots)
 pred = est.predict(test)
-error = np.linalg.norm(pred.values - fe_test["macro_stress"], axis=1) / np.linalg.norm(fe_test["macro_stress"], axis=1)
-print(f"homogenised stress vs FE on 4 unseen strains: median {100 * np.median(error):.2f} %")
+fe_bar = fe_test["macro_stress"]
+error = np.abs(pred.values - fe_bar).max(0) / np.abs(fe_bar).max(0)
+print("homogenised stress vs FE on 4 unseen strains, max |error| / max |sigma|: "
+      + ", ".join(f"s_{c} {100 * e:.1f} %" for c, e in zip(LABELS, error)))
 print(f"equilibrium residual of the micro stress: {est.equilibrium_residual(test).max():.1e}")
 
 # %%
