@@ -489,6 +489,36 @@ class PeriodicRVE:
         boundary coordinates without a partner on the opposite edge), a mesh
         not covering its bounding box, or no node at the lower-left corner.
 
+    Attributes
+    ----------
+    nodes, connectivity, material_id, element_type, materials
+        The mesh, as given (materials canonical: ``{int id: {"law": ..., parameters}}``).
+    n_nodes, n_dofs, n_elements, n_gauss, n_free : int
+        Sizes; ``n_dofs = 2 n_nodes``, ``n_gauss = 9 n_elements``, ``n_free`` the
+        columns of ``P``.
+    gauss_points : ndarray, shape (n_gauss, 2)
+    gauss_weights : ndarray, shape (n_gauss,)
+        Gauss weight times det J; they sum to ``volume``.
+    gauss_material : ndarray of int, shape (n_gauss,)
+    volume : float
+        Cell area (1 for the unit cell).
+    bounds : ndarray, shape (2, 2)
+        ``[[xmin, xmax], [ymin, ymax]]`` of the nodes.
+    B : scipy.sparse.csr_matrix, shape (3 n_gauss, n_dofs)
+        Engineering strain at the Gauss points, row ``3 g + component``.
+    P : scipy.sparse.csr_matrix, shape (n_dofs, n_free)
+        Periodic fluctuation map.
+    BP : scipy.sparse.csr_matrix
+        ``B @ P``.
+    G : scipy.sparse.csr_matrix, shape (n_free, 3 n_gauss)
+        Equilibrium operator ``P^T B^T diag(w ⊗ 1_3)``.
+    fixed_node : int
+        The lower-left corner node, where the fluctuation is zero.
+    node_master : ndarray of int, shape (n_nodes,)
+        The node whose fluctuation each node copies (itself inside the cell).
+    shape_gradients : ndarray, shape (n_elements, 9, n_local, 2)
+        Physical gradients of the shape functions at the Gauss points.
+
     Notes
     -----
     Degrees of freedom are node-major, ``dof = 2 * node + component``; Gauss
@@ -568,6 +598,7 @@ class PeriodicRVE:
         inv[..., 0, 0], inv[..., 1, 1] = J[..., 1, 1] / det, J[..., 0, 0] / det
         inv[..., 0, 1], inv[..., 1, 0] = -J[..., 0, 1] / det, -J[..., 1, 0] / det
         dNdx = np.einsum("qla,eqda->eqld", dN, inv)  # d N_l / d x_d
+        self.shape_gradients = dNdx  # (element, gauss point, local node, x/y)
         E, nl = self.connectivity.shape
         self.n_elements = E
         self.n_nodes = len(self.nodes)
