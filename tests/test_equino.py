@@ -156,6 +156,9 @@ def test_supervised_term(data):
     weighted = EquiNO(**{**QUICK, "max_epochs": 3, "lbfgs_iter": 0}).fit(snapshots=train)
     plain = EquiNO(**{**QUICK, "max_epochs": 3, "lbfgs_iter": 0, "gauss_weighting": False}).fit(snapshots=train)
     assert weighted.history_["train/constitutive"][0] != plain.history_["train/constitutive"][0]
+    # warm_start: the fitted bases stay, Adam's history goes on, no snapshots needed.
+    weighted.set_params(warm_start=True).fit()
+    assert len(weighted.stage_history_["fit"]["epoch"]) == 6
 
 
 def test_fit_on_a_solver_file_and_opkit_by_name():
