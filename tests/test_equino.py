@@ -171,6 +171,8 @@ def test_fit_on_a_solver_file_and_opkit_by_name():
     kit = OpKit(EquiNO(**{**QUICK, "n_modes": 4, "max_epochs": 5, "lbfgs_iter": 5}), inputs="macro_strain",
                 outputs="macro_stress", test_fraction=0.25, random_state=0).fit(ds)
     assert len(kit.estimator_.rve_.gauss_weights) == ds.sizes["gauss_point"]  # snapshots = the training samples
+    with pytest.raises(ValueError, match="outputs='macro_stress'"):
+        OpKit(EquiNO(**QUICK)).fit(ds.assign_attrs(elasticity_rve.global_attrs(params)))  # five opkit_outputs
     table = kit.evaluate()
     assert list(table.index) == ["macro_stress"] and np.isfinite(table.loc["macro_stress", "relative_l2"])
 

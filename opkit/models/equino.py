@@ -399,6 +399,7 @@ class EquiNO(OpkitEstimator):
     >>> est = EquiNO(n_modes=6, hidden=(32, 32), n_collocation=64, max_epochs=50)  # doctest: +SKIP
     >>> est.fit(snapshots=ds)   # ds written by solvers.elasticity_rve  # doctest: +SKIP
     >>> est.predict(ds.macro_strain), est.tangent(ds.macro_strain)  # doctest: +SKIP
+    >>> OpKit(est, outputs="macro_stress").fit(ds).evaluate()  # snapshots: the training samples  # doctest: +SKIP
     """
 
     requires_y = False
@@ -520,6 +521,11 @@ class EquiNO(OpkitEstimator):
         fields = {"x": torch.from_numpy(strains)}
         output_spec = self._default_output_spec()
         if y is not None:
+            y_obj = unwrap(y)
+            if isinstance(y_obj, xr.Dataset) and len(y_obj.data_vars) != 1:
+                raise ValueError(
+                    f"y must hold one variable, the homogenised stress (sample, strain); it holds "
+                    f"{sorted(map(str, y_obj.data_vars))} (with OpKit, pass outputs='macro_stress')")
             stress, output_spec = self._strains(y, "y")
             if len(stress) != len(strains):
                 raise ValueError(f"X and y have different numbers of samples ({len(strains)} vs {len(stress)})")
