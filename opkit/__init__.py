@@ -16,6 +16,7 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "DGNOSolver": ".models",
     "ESTIMATORS": ".registry",
+    "EquiNO": ".models",
     "FieldSamples": "._validation",
     "FieldSpec": "._validation",
     "LSMOperator": ".models",

@@ -403,6 +403,28 @@ class OpkitEstimator(RegressorMixin, BaseEstimator):
         """Hook: the untrained network for the restored state (for :func:`opkit.load`)."""
         raise NotImplementedError(f"{type(self).__name__} does not implement _rebuild_network")
 
+    def _persisted_params(self) -> dict:
+        """Hook: the hyperparameters a saved file records (default ``get_params(deep=False)``).
+
+        An estimator whose parameter holds data the file keeps elsewhere (EquiNO's
+        ``rve``, saved as mesh tensors of its extra state) replaces it here.
+        """
+        return self.get_params(deep=False)
+
+    def _dataset_fit_params(self, ds) -> dict:
+        """Hook: extra ``fit`` arguments :class:`opkit.OpKit` takes from its training Dataset (default none).
+
+        Parameters
+        ----------
+        ds : xarray.Dataset
+            The training samples of the Dataset given to ``OpKit.fit``, every variable included.
+
+        Returns
+        -------
+        dict
+        """
+        return {}
+
     def _foreign_key(self, key: str):
         """Hook: the network's name for key ``key`` of a foreign checkpoint (None drops it)."""
         return key

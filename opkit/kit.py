@@ -160,7 +160,9 @@ class OpKit(BaseEstimator):
             self.test_samples_ = np.sort(order[:n_test])
             self.train_samples_ = np.sort(order[n_test:])
         train = ds.isel({SAMPLE_DIM: self.train_samples_})
-        self.estimator_ = self._make_estimator().fit(train[inputs], train[outputs])
+        estimator = self._make_estimator()
+        fit_params = estimator._dataset_fit_params(train) if hasattr(estimator, "_dataset_fit_params") else {}
+        self.estimator_ = estimator.fit(train[inputs], train[outputs], **fit_params)
         self.inputs_, self.outputs_ = inputs, outputs
         self.dataset_ = ds
         return self

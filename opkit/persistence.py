@@ -84,7 +84,7 @@ def save_estimator(estimator, path):
     from sklearn.utils.validation import check_is_fitted
 
     check_is_fitted(estimator, "model_")
-    params = {k: _encode_param(v) for k, v in estimator.get_params(deep=False).items()}
+    params = {k: _encode_param(v) for k, v in estimator._persisted_params().items()}
     try:
         json.dumps(params)
     except TypeError as err:

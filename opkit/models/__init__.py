@@ -1,6 +1,7 @@
 """opkit's estimators, one model per file."""
 
 from .dgno import DGNOSolver
+from .equino import EquiNO
 from .lsm import LSMOperator
 from .mgno import MgNOOperator
 from .poseidon import PoseidonRegressor
@@ -8,4 +9,4 @@ from .prose import PROSE
 from .spectral_refiner import SpectralRefiner
 from .tfno import TFNORegressor
 
-__all__ = ["DGNOSolver", "LSMOperator", "MgNOOperator", "PROSE", "PoseidonRegressor", "SpectralRefiner", "TFNORegressor"]
+__all__ = ["DGNOSolver", "EquiNO", "LSMOperator", "MgNOOperator", "PROSE", "PoseidonRegressor", "SpectralRefiner", "TFNORegressor"]
