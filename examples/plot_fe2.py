@@ -125,7 +125,12 @@ def fe2_law(strain):
 # Both FE² solves on the same macro mesh and the same two load steps, up to a
 # 0.04 mm end displacement, each timed. The material has no history, so the
 # answer at a load does not depend on the steps taken to it: EquiNO, being
-# cheap, also traces the load–displacement curve in eight steps.
+# cheap, also traces the load–displacement curve in eight steps. The
+# difference between the two is EquiNO's fitting error alone (same macro mesh,
+# same Newton tolerance); it is largest at small loads: the constitutive
+# mismatch EquiNO minimises is measured against the stress scale of the whole
+# training range, so the small stresses of small strains weigh little, and
+# the nonlinear matrix is stiffest there.
 deltas = np.array([0.02, 0.04])
 timings, results = {}, {}
 for name, law in (("EquiNO FE²", equino_law), ("full FE²", fe2_law)):
@@ -138,14 +143,15 @@ u_fe, force_fe, strain_fe, stress_fe, _ = results["full FE²"]
 fine = np.linspace(0.005, 0.04, 8)
 force_curve = solve_macro(equino_law, fine)[1]
 print(f"largest macro strain component: {np.abs(strain_fe).max():.4f} (EquiNO trained on |strain| <= 0.04)")
-print("reaction force on the right edge at delta = 0.04 mm (N/mm): full FE² "
-      f"({force_fe[-1, 0]:.3f}, {force_fe[-1, 1]:.3f}), EquiNO ({force_eq[-1, 0]:.3f}, {force_eq[-1, 1]:.3f})")
-rel_force = np.abs(force_eq[-1] - force_fe[-1]) / np.abs(force_fe[-1])
-rel_u = np.abs(u_eq[-1] - u_fe[-1]).max() / np.abs(u_fe[-1]).max()
+for k, delta in enumerate(deltas):
+    rel_force = np.abs(force_eq[k] - force_fe[k]) / np.abs(force_fe[k])
+    rel_u = np.abs(u_eq[k] - u_fe[k]).max() / np.abs(u_fe[k]).max()
+    print(f"delta = {delta} mm: reaction force (N/mm) full FE² ({force_fe[k, 0]:.2f}, {force_fe[k, 1]:.3f}), "
+          f"EquiNO FE² ({force_eq[k, 0]:.2f}, {force_eq[k, 1]:.3f}), difference {100 * rel_force[0]:.1f} % (x), "
+          f"{100 * rel_force[1]:.1f} % (y); displacement field {100 * rel_u:.2f} % (max |difference| / max |u|)")
 rel_stress = np.abs(stress_eq - stress_fe).max(0) / np.abs(stress_fe).max(0)
-print(f"EquiNO vs full FE²: reaction force {100 * rel_force[0]:.2f} % (x), {100 * rel_force[1]:.2f} % (y); "
-      f"displacement {100 * rel_u:.2f} % (max |difference| / max |u|); Gauss-point stress (max |difference| "
-      "/ max |stress|) " + ", ".join(f"s_{c} {100 * e:.1f} %" for c, e in zip(LABELS, rel_stress)))
+print("Gauss-point stress at full load, max |difference| / max |stress|: "
+      + ", ".join(f"s_{c} {100 * e:.1f} %" for c, e in zip(LABELS, rel_stress)))
 print(f"speed-up of the macro solve: {timings['full FE²'] / timings['EquiNO FE²']:.0f}x")
 
 # %%
