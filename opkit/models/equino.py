@@ -385,6 +385,10 @@ class EquiNO(OpkitEstimator):
     finite-element solution. The homogenised stress needs only the stress
     branch: ``predict`` and ``tangent`` never touch the mesh.
 
+    Under ``torchrun`` the Adam stage trains data-parallel like every opkit
+    estimator; the full-batch L-BFGS stage runs in one process only (the core
+    refuses it under several), so set ``lbfgs_iter=0`` there.
+
     Defaults follow the published EquiNO (16 modes, 4 x 64 swish MLPs, Adam
     at 1e-3 with batches of 10 strains, then L-BFGS with 50 correction pairs;
     an epoch is one pass over the collocation strains) except for the loss:
