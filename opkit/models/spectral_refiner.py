@@ -18,7 +18,7 @@ from ..layers.spacetime_spectral import OutputSpectral, SpaceTimeFFN, SpectralCo
 from ..physics.ns_residual import DEFAULT_ALPHA, _check_periodic, _uniform_axis, ns_residual, residual_norm, sobolev_norm
 from ..training import FieldSource, cast_module, resolve_device
 
-__all__ = ["SpectralRefiner", "SFNONetwork"]
+__all__ = ["SpectralRefiner", "SFNONetwork", "head_scales"]
 
 
 class SFNONetwork(nn.Module):
@@ -292,7 +292,9 @@ class SpectralRefiner(OpkitEstimator):
     ``fit(X, y)`` minimises the relative Bochner ``L2(0, T; L2)`` error.
     :meth:`refine` then optimises, per sample and without labels, only an
     enlarged output operator at ``X``'s grid against the ``H^-1`` norm of the
-    residual (:func:`opkit.physics.residual_norm`), in float64.
+    residual (:func:`opkit.physics.residual_norm`), in float64, by default
+    with L-BFGS on diagonally preconditioned coefficients
+    (:func:`head_scales`), keeping each sample's best iterate.
 
     Parameters
     ----------
