@@ -115,8 +115,9 @@ class _RefinedHeads(nn.Module):
         self.register_buffer("last", last)
         self.register_buffer("weight0", weight.detach().clone())
         self.register_buffer("bias0", bias.detach().clone())
-        self.register_buffer("scale_weight", torch.ones((), dtype=real) if scale_weight is None else scale_weight.to(real))
-        self.register_buffer("scale_bias", torch.ones((), dtype=real) if scale_bias is None else scale_bias.to(real))
+        one = torch.ones((), dtype=real)
+        self.register_buffer("scale_weight", one if scale_weight is None else scale_weight.to(real))
+        self.register_buffer("scale_bias", one.clone() if scale_bias is None else scale_bias.to(real))
         self.z_weight = nn.Parameter(torch.zeros(*weight.shape, 2, dtype=real, device=weight.device))
         self.z_bias = nn.Parameter(torch.zeros(*bias.shape, 2, dtype=real, device=bias.device))
         self.period, self.bias_scale = int(period), float(bias_scale)
@@ -204,7 +205,8 @@ def head_scales(latent, last, weight_shape, period, frame_rate, viscosity, lengt
     kt = torch.arange(mt, device=device, dtype=dtype)
     omega = 2 * math.pi * kt / period * frame_rate
     mult = torch.where(kt == 0, torch.ones_like(kt), 2 * torch.ones_like(kt))
-    transport = speed[:, None, None] * kap + grad[:, None, None] * torch.where(kap > 0, 1 / kap.clamp_min(1e-300), 0 * kap)
+    inv_kap = torch.where(kap > 0, 1 / kap.clamp_min(1e-300), torch.zeros_like(kap))
+    transport = speed[:, None, None] * kap + grad[:, None, None] * inv_kap
     rate = viscosity * kap2 + transport  # (S, 2mx, 2my)
     sens = (mult * torch.sqrt(omega**2 + jump**2 + rate[..., None] ** 2)) * ((alpha + kap2) ** (s / 2))[..., None]
     sens_bias = bias_scale * sens
@@ -566,6 +568,9 @@ class SpectralRefiner(OpkitEstimator):
         precondition : bool, optional
             Optimise the scaled variables of :func:`head_scales` (default: True
             for L-BFGS, False for Adam, which rescales per coordinate itself).
+            Preconditioned Adam takes its rates in the scaled units, where the
+            defaults are far too large (on the unit tests' problem the error
+            rose about 5x).
         modes : int, optional
             Spatial modes of the enlarged layer (default ``n // 3``, the 2/3 rule).
         modes_t : int, optional
