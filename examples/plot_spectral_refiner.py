@@ -60,7 +60,9 @@ print("residual of the reference :", fmt(residual_norm(Yt, f, NU).values))
 print("residual of the zero-shot :", fmt(residual_norm(est.predict(Xt, n_out=24), f, NU).values))
 
 # %%
-# Stage 2: label-free refinement at 64^2 (float64, output operator only).
+# Stage 2: label-free refinement at 64^2 (float64, output operator only): by
+# default L-BFGS on preconditioned coefficients, each sample's best iterate kept
+# (the error falls about 7x and 12x here).
 est.refine(Xt, f, NU, n_iter=30, time_refinement=2)
 refined = est.predict(Xt, refine=True)
 print("refined error at 64^2  :", np.round(error(refined, Yt), 4))

@@ -105,7 +105,8 @@ def test_refine_lowers_residual_and_error_and_round_trips(data, fitted, tmp_path
     assert np.all(np.asarray(r["residual_after"]) < 0.7 * np.asarray(r["residual_before"]))
     refined = est.predict(X[8:], refine=True)
     assert not np.allclose(refined.values, zero.values)
-    # label-free, yet the error against the solver's reference falls (measured ~0.78x after 10 iterations)
+    # label-free, yet the error against the solver's reference falls (measured 0.11x-0.14x after 10
+    # preconditioned L-BFGS iterations; Adam at its default rates: 0.83x-0.89x)
     assert np.all(_err(refined, Y[8:]) < 0.9 * _err(zero, Y[8:]))
     # the estimator's own residual on the refined frames agrees in trend (public function, no model)
     fine = est.predict(X[8:], n_out=12, refine=True)
@@ -118,6 +119,23 @@ def test_refine_lowers_residual_and_error_and_round_trips(data, fitted, tmp_path
     # (sample, time, y, x) input means the same flow: predictions come back as (sample, time, x, y)
     swapped = est.predict(X[8:].transpose("sample", "time", "y", "x"), refine=True)
     np.testing.assert_allclose(swapped.values, refined.values, atol=1e-12)
+
+
+@pytest.mark.parametrize("kwargs", [dict(optimizer="adam", lr_weight=10.0, lr_bias=10.0), dict(optimizer="lbfgs")])
+def test_refine_never_returns_a_worse_head(data, fitted, kwargs):
+    X, _ = data
+    est = copy.deepcopy(fitted)
+    est.refine(X[8:], fno_forcing(24), NU, n_iter=3, time_refinement=2, **kwargs)
+    r = est.refined_
+    before, after = np.asarray(r["residual_before"]), np.asarray(r["residual_after"])
+    assert np.all(after <= before * (1 + 1e-12))
+    history = np.asarray(est.stage_history_["refine"]["train_loss"])
+    if kwargs["optimizer"] == "adam":
+        # rates this large diverge: the objective rose, and the start (the best iterate) came back
+        assert history[-1] > before.sum()
+        np.testing.assert_allclose(after, before, rtol=1e-12)
+    else:
+        assert r["preconditioned"] and np.all(after < before)
 
 
 def test_residual_norm_needs_no_fit(data):
