@@ -167,3 +167,9 @@ def test_bad_input(tmp_path):
         est.predict(ds)
     with pytest.raises(ValueError, match="n_steps"):
         est.predict(ds.isel(time=0), 1.0, n_steps=0)
+
+
+def test_every_stage_clips_the_gradient_norm_as_the_recipe():
+    est = small()
+    for stage in ("fit", "pretrain", "finetune"):
+        assert est._stage_config(stage).gradient_clip == 5.0

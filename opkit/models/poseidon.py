@@ -20,6 +20,8 @@ __all__ = ["PoseidonRegressor", "relative_l1_groups", "POSEIDON_STATS"]
 
 #: Mean and std of (rho, vx, vy, p) the published Poseidon models were trained with.
 POSEIDON_STATS = {"rho": (0.80, 0.31), "vx": (0.0, 0.391), "vy": (0.0, 0.356), "p": (0.0, 0.185)}
+#: Gradient-norm clip of the published pretraining and fine-tuning recipes (every stage).
+GRADIENT_CLIP = 5.0
 #: Variables of the published checkpoints, in channel order.
 POSEIDON_VARIABLES = ("rho", "vx", "vy", "p")
 #: Physical values of variables a dataset lacks (incompressible data enter as rho = 1, p = 0).
@@ -468,6 +470,10 @@ class PoseidonRegressor(OpkitEstimator):
         return stats
 
     # -- fine-tuning -------------------------------------------------------------------------
+    def _stage_settings(self, stage):
+        """Every stage clips the gradient norm at 5, as the published pretraining and fine-tuning recipes."""
+        return {"gradient_clip": GRADIENT_CLIP}
+
     def _param_groups(self, module, stage):
         if stage != "finetune":
             return None
