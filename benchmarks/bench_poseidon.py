@@ -104,6 +104,7 @@ def main():
     parser.add_argument("--n-pretrain", type=int, help="trajectories per pretraining dataset (override)")
     parser.add_argument("--n-times", type=int, help="snapshots per trajectory (override)")
     parser.add_argument("--sizes", type=int, nargs="+", help="fine-tuning set sizes (override)")
+    parser.add_argument("--embed-dim", type=int, help="scOT width of the first stage (override)")
     parser.add_argument("--start-frames", type=int, nargs="+",
                         help="snapshots the test inputs start from (default: 0 and the middle one)")
     args = parser.parse_args()
@@ -120,6 +121,8 @@ def main():
         config = dict(image_size=32, patch_size=2, embed_dim=24, depths=[2, 2, 2, 2], num_heads=[3, 6, 12, 24],
                       window_size=8, skip_connections=[1, 1, 1, 0])
 
+    if args.embed_dim:
+        config["embed_dim"] = args.embed_dim
     n_times = args.n_times or n_times
     n_pre = args.n_pretrain or n_pre
     sizes = tuple(args.sizes or sizes)
