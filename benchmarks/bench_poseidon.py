@@ -5,8 +5,20 @@ a scOT pretrained on opkit-generated incompressible Navier--Stokes and
 compressible Euler trajectories, fine-tuned on a PDE it never saw
 (Allen--Cahn, ``pdegym-ace``) with 16/32/64/128 trajectories, against the same
 scOT from scratch and TFNORegressor with the same epochs. Printed: the test
-median relative L1 error at the final time (input at t = 0) and the ratios.
-Target: pretrained beats scratch by >= 1.5x at 32 samples, and beats TFNO.
+median relative L1 error at the final time and the ratios, from an input at
+t = 0 (the published protocol) and, by default, also from t = T/2 (the same
+fitted scOTs, whose all-to-all pairs include that one; TFNO is fitted on each
+start's pairs). Target: pretrained beats scratch by >= 1.5x at 32 samples, and
+beats TFNO.
+
+Why the second start: ``pdegym-ace`` starts from a sine series of amplitude
+about 1e-3 that grows to +-1 by the final time (per-snapshot std about 5e-4,
+6e-3, 6e-2, 0.4, 0.85 over five snapshots). Poseidon normalises each variable
+with one mean and std over all snapshots, so the t = 0 input reaches the scOT
+at about 1e-3 of unit scale, and at this CPU scale (hundreds to a few thousand
+steps) the scOT does not learn the t = 0 map at all, while TFNO, which
+normalises its inputs and outputs separately, does. From t = T/2 the input is
+visible and the comparison is about the models.
 
 Everything is scaled down (grid, samples, epochs, model) so that it runs on 2
 cores; ``--quick`` is a smoke run of a few minutes, the defaults take about an
@@ -92,6 +104,9 @@ def main():
     parser.add_argument("--n-pretrain", type=int, help="trajectories per pretraining dataset (override)")
     parser.add_argument("--n-times", type=int, help="snapshots per trajectory (override)")
     parser.add_argument("--sizes", type=int, nargs="+", help="fine-tuning set sizes (override)")
+    parser.add_argument("--embed-dim", type=int, help="scOT width of the first stage (override)")
+    parser.add_argument("--start-frames", type=int, nargs="+",
+                        help="snapshots the test inputs start from (default: 0 and the middle one)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if not args.skip_timing:
@@ -106,6 +121,8 @@ def main():
         config = dict(image_size=32, patch_size=2, embed_dim=24, depths=[2, 2, 2, 2], num_heads=[3, 6, 12, 24],
                       window_size=8, skip_connections=[1, 1, 1, 0])
 
+    if args.embed_dim:
+        config["embed_dim"] = args.embed_dim
     n_times = args.n_times or n_times
     n_pre = args.n_pretrain or n_pre
     sizes = tuple(args.sizes or sizes)
@@ -121,34 +138,43 @@ def main():
     base = PoseidonRegressor(model_size="tiny", config=config, max_epochs=pre_epochs, batch_size=16,
                              learning_rate=2e-3, random_state=0, device="cpu")
     base.pretrain(pre)
-    print(f"pretraining: {time.perf_counter() - start:.0f} s, final loss {base.history_['train_loss'][-1]:.3f}",
-          flush=True)
+    losses = base.history_["train_loss"]
+    print(f"pretraining: {time.perf_counter() - start:.0f} s, train loss by epoch "
+          + " ".join(f"{v:.3f}" for v in losses), flush=True)
     import tempfile
 
     folder = base.save_pretrained(tempfile.mkdtemp())
 
     test = task.isel(sample=slice(max(sizes), None))
-    x_test, y_test = test.isel(time=0), test.isel(time=-1)["u"].values
-    lead = float(task["time"][-1] - task["time"][0])  # physical time, as the time coordinate
+    y_test = test.isel(time=-1)["u"].values
+    starts = tuple(args.start_frames if args.start_frames is not None else sorted({0, (n_times - 1) // 2}))
+    if any(not 0 <= k < n_times - 1 for k in starts):
+        raise SystemExit(f"--start-frames must lie in 0 .. {n_times - 2}, got {starts}")
     rows = []
     for n in sizes:
         train = task.isel(sample=slice(0, n))
         common = dict(max_epochs=epochs, batch_size=8, random_state=0, device="cpu")
+        start = time.perf_counter()
         tuned = PoseidonRegressor.from_pretrained(folder, variables=("u",), learning_rate=2e-3,
                                                   finetune_lr=(5e-4, 2e-3, 2e-3), validation_fraction=0.0,
                                                   **common).fit(train)
         scratch = PoseidonRegressor(model_size="tiny", config=config, learning_rate=2e-3, **common).fit(train)
-        tfno = TFNORegressor(n_modes=8, hidden_channels=16, max_epochs=epochs, batch_size=8, random_state=0,
-                             device="cpu").fit(train.isel(time=0)["u"], train.isel(time=-1)["u"])
-        errors = dict(
-            pretrained=median_rel_l1(tuned.predict(x_test, lead)["u"].values, y_test),
-            scratch=median_rel_l1(scratch.predict(x_test, lead)["u"].values, y_test),
-            tfno=median_rel_l1(np.asarray(tfno.predict(x_test["u"]).transpose("sample", "x", "y")), y_test),
-        )
-        rows.append((n, errors))
-        print(f"n={n:4d}  pretrained {errors['pretrained']:.4f}  scratch {errors['scratch']:.4f}  "
-              f"TFNO {errors['tfno']:.4f}  scratch/pretrained {errors['scratch'] / errors['pretrained']:.2f}  "
-              f"TFNO/pretrained {errors['tfno'] / errors['pretrained']:.2f}", flush=True)
+        print(f"n={n:4d}  scOT fits {time.perf_counter() - start:.0f} s, final train loss pretrained "
+              f"{tuned.history_['train_loss'][-1]:.3f}  scratch {scratch.history_['train_loss'][-1]:.3f}", flush=True)
+        for k in starts:
+            x_test = test.isel(time=k)
+            lead = float(task["time"][-1] - task["time"][k])  # physical time, as the time coordinate
+            tfno = TFNORegressor(n_modes=8, hidden_channels=16, max_epochs=epochs, batch_size=8, random_state=0,
+                                 device="cpu").fit(train.isel(time=k)["u"], train.isel(time=-1)["u"])
+            errors = dict(
+                pretrained=median_rel_l1(tuned.predict(x_test, lead)["u"].values, y_test),
+                scratch=median_rel_l1(scratch.predict(x_test, lead)["u"].values, y_test),
+                tfno=median_rel_l1(np.asarray(tfno.predict(x_test["u"]).transpose("sample", "x", "y")), y_test),
+            )
+            rows.append((n, k, errors))
+            print(f"n={n:4d}  from t_{k}  pretrained {errors['pretrained']:.4f}  scratch {errors['scratch']:.4f}  "
+                  f"TFNO {errors['tfno']:.4f}  scratch/pretrained {errors['scratch'] / errors['pretrained']:.2f}  "
+                  f"TFNO/pretrained {errors['tfno'] / errors['pretrained']:.2f}", flush=True)
     return rows
 
 

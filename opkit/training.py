@@ -119,6 +119,9 @@ class TrainConfig:
         L-BFGS stops an epoch early below these (gradient, change of loss or
         step); None: torch's defaults (1e-7, 1e-9) in float32, 1e-12 and
         1e-16 in float64, where the point of the stage is to go further.
+    gradient_clip : float or None
+        AdamW stages: the gradient of each batch is rescaled to at most this
+        global (2-)norm before the step (None: no clipping).
     """
 
     max_epochs: int = 100
@@ -139,6 +142,7 @@ class TrainConfig:
     lbfgs_history_size: int = 50
     lbfgs_tolerance_grad: float | None = None
     lbfgs_tolerance_change: float | None = None
+    gradient_clip: float | None = None
 
 
 def _make_scheduler(name, optimizer, config: TrainConfig, steps_per_epoch: int):
@@ -704,6 +708,8 @@ def _train_adamw(module, step, source, config, groups, device, dtype, generator,
             optimizer.zero_grad(set_to_none=True)
             loss, terms = _objective(step(model, batch))
             loss.backward()
+            if config.gradient_clip is not None:
+                torch.nn.utils.clip_grad_norm_(module.parameters(), float(config.gradient_clip))
             optimizer.step()
             scheduler.step()
             sums.add(loss, terms, len(index))

@@ -218,3 +218,20 @@ def test_onecycle_runs_of_a_few_steps_do_not_divide_by_zero(steps):
         optimizer.step()
         scheduler.step()
     assert all(0 < r <= 1.0 for r in rates) and max(rates) == pytest.approx(1.0)
+
+
+def test_gradient_clip_bounds_the_norm_the_optimiser_sees():
+    # One batch, so the gradients left on the module after the stage are those of the step taken.
+    def grad_norm(clip):
+        module = TrunkHead()
+        with torch.no_grad():
+            module.head.weight.mul_(100.0)  # a steep loss: gradient norm far above the clip
+        config = TrainConfig(max_epochs=1, batch_size=64, learning_rate=1e-3, scheduler="constant",
+                             gradient_clip=clip)
+        train_module(module, SupervisedStep(torch.nn.functional.mse_loss), _regression(), config,
+                     device=torch.device("cpu"), generator=torch.Generator().manual_seed(0))
+        return float(torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in module.parameters()])))
+
+    unclipped = grad_norm(None)
+    assert unclipped > 10.0
+    assert grad_norm(5.0) == pytest.approx(5.0, rel=1e-5)

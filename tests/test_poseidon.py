@@ -167,3 +167,30 @@ def test_bad_input(tmp_path):
         est.predict(ds)
     with pytest.raises(ValueError, match="n_steps"):
         est.predict(ds.isel(time=0), 1.0, n_steps=0)
+
+
+def test_every_stage_clips_the_gradient_norm_as_the_recipe():
+    est = small()
+    for stage in ("fit", "pretrain", "finetune"):
+        assert est._stage_config(stage).gradient_clip == 5.0
+
+
+@pytest.mark.parametrize("fraction, n_val", [(0.3, 3), (0.01, 1), (0.0, 0)])
+def test_finetuning_holds_out_validation_fraction_of_the_trajectories(tmp_path, fraction, n_val):
+    folder = small(max_epochs=1).fit(advection(n=2)).save_pretrained(tmp_path / "ckpt")
+    est = PoseidonRegressor.from_pretrained(folder, variables=("u",), max_epochs=1, batch_size=16,
+                                            validation_fraction=fraction, random_state=0)
+    seen = {}
+    run_stage = est._run_stage
+
+    def spy(stage, module, source, **kw):
+        seen.update(stage=stage, train=len(source), val=len(kw["val_source"]) if kw.get("val_source") else 0,
+                    early_stopping=kw.get("early_stopping", False))
+        return run_stage(stage, module, source, **kw)
+
+    est._run_stage = spy
+    est.fit(advection(n=10, n_times=3, seed=6))
+    pairs = len(_pair_indices(3, "all2all"))
+    assert seen["stage"] == "finetune"
+    assert (seen["train"], seen["val"]) == ((10 - n_val) * pairs, n_val * pairs)
+    assert seen["early_stopping"] == (n_val > 0)  # the best validation epoch is kept

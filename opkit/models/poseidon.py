@@ -20,6 +20,8 @@ __all__ = ["PoseidonRegressor", "relative_l1_groups", "POSEIDON_STATS"]
 
 #: Mean and std of (rho, vx, vy, p) the published Poseidon models were trained with.
 POSEIDON_STATS = {"rho": (0.80, 0.31), "vx": (0.0, 0.391), "vy": (0.0, 0.356), "p": (0.0, 0.185)}
+#: Gradient-norm clip of the published pretraining and fine-tuning recipes (every stage).
+GRADIENT_CLIP = 5.0
 #: Variables of the published checkpoints, in channel order.
 POSEIDON_VARIABLES = ("rho", "vx", "vy", "p")
 #: Physical values of variables a dataset lacks (incompressible data enter as rho = 1, p = 0).
@@ -190,7 +192,12 @@ class PoseidonRegressor(OpkitEstimator):
     finetune_lr : (float, float, float), default=(5e-5, 5e-4, 5e-4)
         Learning rates of the backbone, of the embedding + recovery and of the
         time-conditioned LayerNorms when fitting a pretrained model
-        (``learning_rate`` is used when training from scratch).
+        (``learning_rate`` is used when training from scratch). Fine-tuning
+        keeps the weights of the best validation epoch, on
+        ``validation_fraction`` of the trajectories (at least one) held out
+        even without ``early_stopping``; ``validation_fraction=0`` trains on
+        all of them and keeps the last epoch. Every stage clips the gradient
+        norm at 5.
     {params_doc([k for k in CORE_PARAMS])}
     Attributes
     ----------
@@ -391,7 +398,9 @@ class PoseidonRegressor(OpkitEstimator):
         if stage == "finetune" and len(val_idx):
             settings = dict(early_stopping=True, n_iter_no_change=max(int(self.n_iter_no_change), int(self.max_epochs)))
         if stage == "finetune" and len(val_idx) == 0 and self.validation_fraction > 0 and n > 1:
-            val_idx, train_idx = train_idx[:1], train_idx[1:]
+            # the best validation checkpoint of the recipe: validation_fraction of the trajectories held out
+            n_val = min(n - 1, max(1, int(round(float(self.validation_fraction) * n))))
+            val_idx, train_idx = train_idx[:n_val], train_idx[n_val:]
             settings = dict(early_stopping=True, n_iter_no_change=int(self.max_epochs))
         network = network.to(device)
         self._run_stage(stage, network, source.subset_trajectories(train_idx), step=_PoseidonStep(self._groups_of(names)),
@@ -468,6 +477,10 @@ class PoseidonRegressor(OpkitEstimator):
         return stats
 
     # -- fine-tuning -------------------------------------------------------------------------
+    def _stage_settings(self, stage):
+        """Every stage clips the gradient norm at 5, as the published pretraining and fine-tuning recipes."""
+        return {"gradient_clip": GRADIENT_CLIP}
+
     def _param_groups(self, module, stage):
         if stage != "finetune":
             return None
