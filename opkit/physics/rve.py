@@ -712,7 +712,7 @@ class PeriodicRVE:
     # -------------------------------------------------------------- kinematics
 
     def macro_displacement(self, strain):
-        """Affine displacement of macro strains, ``u = eps_bar . x``.
+        """Affine displacement of macro strains, ``u = eps_bar x`` (the matrix product with the position).
 
         Parameters
         ----------
