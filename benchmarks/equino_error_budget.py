@@ -134,7 +134,7 @@ def main(argv=None):
     start = time.perf_counter()
     est.fit(snapshots=snapshots)
     curve = est.stage_history_["refine"]["train/constitutive"]
-    print(f"fit {time.perf_counter() - start:.0f} s; L-BFGS loss every {max(1, len(curve) // 10)} iterations: "
+    print(f"fit {time.perf_counter() - start:.0f} s; logged L-BFGS losses ({len(curve)}): "
           + ", ".join(f"{v:.2e}" for v in curve[:: max(1, len(curve) // 10)]) + f", last {curve[-1]:.2e}")
     collocation = est._collocation(est._seed())
     for name, strains in (("collocation (training) strains", collocation), ("test strains", test_strains)):
