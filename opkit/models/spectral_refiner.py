@@ -15,7 +15,15 @@ from torch import nn
 
 from ..estimator import CORE_PARAMS, OpkitEstimator, params_doc, store_params
 from ..layers.spacetime_spectral import OutputSpectral, SpaceTimeFFN, SpectralConv3d, enlarge_spectral, evaluate_output
-from ..physics.ns_residual import DEFAULT_ALPHA, _check_periodic, _uniform_axis, ns_residual, residual_norm, sobolev_norm
+from ..physics.ns_residual import (
+    DEFAULT_ALPHA,
+    _check_periodic,
+    _laplacian_symbols,
+    _uniform_axis,
+    ns_residual,
+    residual_norm,
+    sobolev_norm,
+)
 from ..training import FieldSource, cast_module, resolve_device
 
 __all__ = ["SpectralRefiner", "SFNONetwork", "head_scales"]
@@ -191,11 +199,8 @@ def head_scales(latent, last, weight_shape, period, frame_rate, viscosity, lengt
     S, nx, ny, T = latent.shape[0], latent.shape[-3], latent.shape[-2], latent.shape[-1]
     mx, my, mt = weight_shape[-3] // 2, weight_shape[-2] // 2, weight_shape[-1]
     dtype, device = last.dtype, last.device
-    k = torch.fft.fftfreq(nx, d=1.0 / nx, device=device, dtype=dtype)
-    kappa = 2 * math.pi * k / length
-    k2 = kappa[:, None] ** 2 + kappa[None, :] ** 2
+    _, _, k2, inv = _laplacian_symbols(nx, length, device, dtype)
     wh = torch.fft.fft2(last, norm="forward")
-    inv = torch.where(k2 > 0, 1.0 / torch.where(k2 > 0, k2, torch.ones_like(k2)), torch.zeros_like(k2))
     speed = torch.sqrt((inv * wh.abs() ** 2).sum((-2, -1)))  # rms |u|, u = grad^perp of (-Laplace)^-1 w
     grad = torch.sqrt((k2 * wh.abs() ** 2).sum((-2, -1)))  # rms |grad w|
     ix = torch.arange(-mx, mx, device=device) % nx

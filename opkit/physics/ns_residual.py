@@ -109,6 +109,14 @@ def _wavenumbers(n, length, device, dtype):
     return k, kappa
 
 
+def _laplacian_symbols(n, length, device, dtype):
+    """Integer wavenumbers, angular ones, ``|kappa|^2`` and its inverse (0 at the mean) on an n x n grid."""
+    k, kappa = _wavenumbers(n, length, device, dtype)
+    k2 = kappa[:, None] ** 2 + kappa[None, :] ** 2
+    inv = torch.where(k2 > 0, 1.0 / torch.where(k2 > 0, k2, torch.ones_like(k2)), torch.zeros_like(k2))
+    return k, kappa, k2, inv
+
+
 def ns_residual(w, forcing, viscosity, *, length, dt, drag=0.0, order=2, dwdt=None):
     r"""Vorticity-form Navier--Stokes residual of a trajectory, pointwise (differentiable).
 
@@ -142,10 +150,8 @@ def ns_residual(w, forcing, viscosity, *, length, dt, drag=0.0, order=2, dwdt=No
     if w.shape[-2] != n:
         raise ValueError(f"the residual needs a square grid; got {tuple(w.shape[-2:])}")
     rdtype = w.dtype
-    k, kappa = _wavenumbers(n, length, w.device, rdtype)
+    k, kappa, k2, inv = _laplacian_symbols(n, length, w.device, rdtype)
     kx, ky = kappa[:, None], kappa[None, :]
-    k2 = kx**2 + ky**2
-    inv = torch.where(k2 > 0, 1.0 / torch.where(k2 > 0, k2, torch.ones_like(k2)), torch.zeros_like(k2))
     K = (n - 1) // 3
     mask = ((k.abs()[:, None] <= K) & (k.abs()[None, :] <= K)).to(rdtype)
     wh = torch.fft.fft2(w, norm="forward")
