@@ -715,7 +715,10 @@ class EquiNO(OpkitEstimator):
             ``|G s| / || |G| |s| ||`` (:func:`equilibrium_residual`): round-off
             (about 1e-16) by construction.
         """
-        stress = self.predict_fields(X)["stress"].values
+        strain, _, _ = self._query(X)
+        model = self.model_.eval()
+        with torch.no_grad():  # the stress branch alone: the rest of predict_fields is not needed here
+            stress = model.micro_stress(model.stress_coefficients(strain)).cpu().numpy()
         return equilibrium_residual(self.rve_.G, stress)
 
     # -- persistence ------------------------------------------------------------------------
